@@ -1,0 +1,104 @@
+/* husk: image references, configs and manifests, and archive formats
+   (docker-archive, oci-archive).  */
+#ifndef HUSK_IMAGE_H
+#define HUSK_IMAGE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "husk/error.h"
+#include "husk/json.h"
+#include "husk/store.h"
+
+/* ---- references ---- */
+
+struct husk_reference
+{
+  char *domain; /* "docker.io", "localhost:5000", or NULL for a short name */
+  char *path;   /* "library/alpine", "foo/bar" */
+  char *tag;    /* NULL if none */
+  char *digest; /* "sha256:..." or NULL */
+};
+void husk_reference_free (struct husk_reference *r);
+void cleanup_referencep (struct husk_reference **r);
+#define cleanup_reference __attribute__ ((cleanup (cleanup_referencep)))
+
+/* Parse with Docker's grammar (lowercase repository, domain when the first
+   component has '.' or ':' or is "localhost", tag [\w][\w.-]{0,127}, digest
+   "sha256:" + 64 hex).  Errors name the reference and what is wrong.  No
+   defaults are applied: domain may be NULL and tag NULL.  */
+int husk_reference_parse (const char *s, struct husk_reference **out, husk_error_t *err);
+
+/* Fill defaults for a name the user gives to a new local image (import,
+   tag, build, load of an untagged name): a short name gets "localhost"
+   (Podman's rule), "docker.io/x" gets "library/"; no tag and no digest
+   gets ":latest".  */
+void husk_reference_normalize_local (struct husk_reference *r);
+/* Same for pulls: a short name gets default_domain ("docker.io") and
+   docker.io single-component paths get "library/".  */
+void husk_reference_normalize_remote (struct husk_reference *r, const char *default_domain);
+
+/* "domain/path[:tag][@digest]" (short names without domain). malloc'd.  */
+char *husk_reference_string (const struct husk_reference *r);
+/* "domain/path" */
+char *husk_reference_repository (const struct husk_reference *r);
+
+/* Does the stored full name (e.g. "docker.io/library/alpine:latest") match
+   what the user typed (r: parsed, maybe short, tag defaulting to latest)?
+   A short name matches any stored name whose repository is the same path or
+   ends in "/" + path.  */
+bool husk_reference_matches (const struct husk_reference *r, const char *stored_name);
+
+/* ---- configs ---- */
+
+/* A fresh config for an imported image: architecture and os of this host,
+   created = now (ns), rootfs with the given diffIDs, one history entry.  */
+husk_json_t *husk_image_config_new (char *const *diff_ids, int64_t created, const char *created_by,
+                                    const char *comment);
+/* Apply one Dockerfile-style change (--change "CMD [\"sh\"]", "ENV A=b",
+   "EXPOSE 80/tcp", "LABEL a=b", "USER u", "WORKDIR /x", "VOLUME /v",
+   "ENTRYPOINT ...", "STOPSIGNAL SIGTERM", "ONBUILD ...") to
+   config["config"].  Unknown instructions are an error.  */
+int husk_image_config_apply_change (husk_json_t *config, const char *change, husk_error_t *err);
+
+/* The host's GOARCH name ("amd64", "arm64", ...).  */
+const char *husk_image_host_arch (void);
+
+/* ---- archives ---- */
+
+enum husk_archive_format
+{
+  HUSK_ARCHIVE_DOCKER, /* docker-archive: manifest.json + repositories */
+  HUSK_ARCHIVE_OCI,    /* oci-archive: oci-layout, index.json, blobs/ */
+};
+
+/* Write the images (ids, with the names to record for each: the names the
+   user asked for, or all the image's names) as one archive to out_fd.
+   docker-archive: layers as uncompressed "<hex>/layer.tar" blobs,
+   config "<hex>.json", manifest.json and repositories.  oci-archive: OCI
+   image layout with one manifest per image and the names as
+   org.opencontainers.image.ref.name annotations.  Shared lock held by the
+   caller.  */
+struct husk_archive_image
+{
+  const char *id;
+  char *const *names;
+};
+int husk_archive_save (husk_store_t *s, const struct husk_archive_image *images, size_t n,
+                       enum husk_archive_format format, int out_fd, husk_error_t *err);
+
+/* Read an archive (plain, gzip or zstd; either format, detected) from
+   in_fd, extracting layers into stages while streaming, verifying every
+   blob digest and diffID, and commit each image with its names.  Nothing
+   is committed unless the whole archive is valid.  Returns the loaded
+   images' ids and names through the callback, in archive order.  Takes the
+   exclusive lock itself only for the commit.  */
+typedef void (*husk_archive_loaded_fn) (void *ctx, const char *id, char *const *names);
+int husk_archive_load (husk_store_t *s, int in_fd, husk_archive_loaded_fn loaded, void *ctx, husk_error_t *err);
+
+/* Import a tarball (rootfs, maybe compressed) as a single-layer image with
+   the given config changes and message; returns the id.  */
+int husk_image_import (husk_store_t *s, int in_fd, char *const *changes, const char *message, char *const *names,
+                       char **id, husk_error_t *err);
+
+#endif

@@ -1,0 +1,7 @@
+#include "husk/error.h"
+int main (void);
+int
+main (void)
+{
+  return 0;
+}
