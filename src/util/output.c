@@ -1,0 +1,1 @@
+/* husk: placeholder, replaced by the module's implementation.  */
