@@ -106,6 +106,9 @@ int husk_layer_stage_dirfd (const husk_layer_stage_t *st);
 /* Record what the extraction found; required before commit.  */
 void husk_layer_stage_set (husk_layer_stage_t *st, const char *diff_id, uint64_t content_size,
                            const char *blob_digest, uint64_t blob_size, const char *media_type);
+/* Bytes of the uncompressed tar (the diffID's content): the layer size in a
+   manifest the store generates.  Not needed when blob_digest == diff_id.  */
+void husk_layer_stage_set_diff_size (husk_layer_stage_t *st, uint64_t diff_size);
 /* Remove the staging directory unless it was committed.  */
 void husk_layer_stage_free (husk_layer_stage_t *st);
 void cleanup_layer_stagep (husk_layer_stage_t **st);
