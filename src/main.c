@@ -1,7 +1,453 @@
-#include "husk/error.h"
-int main (void);
-int
-main (void)
+/* husk: entry point.  Global flags, then dispatch through the one command
+   table below, which also drives --help, the man page checks and the shell
+   completions.  */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "src/cli/cli.h"
+#include "husk/util.h"
+
+#define FORMAT_OPT(what)                                                                                     \
+  {                                                                                                          \
+    "format", 'f', CLI_OPT_STRING, "FORMAT", "Format the output using a Go template or json: " what, NULL,   \
+        "format"                                                                                             \
+  }
+
+static const struct cli_opt opts_help[] = { { NULL } };
+
+static const struct cli_opt opts_version[] = {
+  { "format", 'f', CLI_OPT_STRING, "FORMAT", "Format the output using a Go template or json", NULL,
+    "format" },
+  { NULL },
+};
+
+static const struct cli_opt opts_info[] = {
+  { "format", 'f', CLI_OPT_STRING, "FORMAT", "Format the output using a Go template or json", NULL,
+    "format" },
+  { NULL },
+};
+
+const struct cli_opt cli_opts_images[] = {
+  { "all", 'a', CLI_OPT_BOOL, NULL, "Show all images (default hides intermediate images)", NULL, NULL },
+  { "digests", 0, CLI_OPT_BOOL, NULL, "Show digests", NULL, NULL },
+  { "filter", 'f', CLI_OPT_STRV, "FILTER",
+    "Filter output based on conditions (dangling=, reference=, label=, before=, since=)", NULL,
+    "dangling=true dangling=false reference= label= before= since=" },
+  { "format", 0, CLI_OPT_STRING, "FORMAT", "Pretty-print images using a Go template or json", NULL,
+    "format" },
+  { "noheading", 'n', CLI_OPT_BOOL, NULL, "Do not print column headings", NULL, NULL },
+  { "no-trunc", 0, CLI_OPT_BOOL, NULL, "Do not truncate output", NULL, NULL },
+  { "quiet", 'q', CLI_OPT_BOOL, NULL, "Display only image IDs", NULL, NULL },
+  { NULL },
+};
+
+static const struct cli_opt opts_import[] = {
+  { "change", 'c', CLI_OPT_STRV, "INSTRUCTION",
+    "Apply a Dockerfile instruction (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, "
+    "WORKDIR)",
+    NULL, "CMD ENTRYPOINT ENV EXPOSE LABEL ONBUILD STOPSIGNAL USER VOLUME WORKDIR" },
+  { "message", 'm', CLI_OPT_STRING, "MESSAGE", "Set the commit message for the imported image", NULL, NULL },
+  { "quiet", 'q', CLI_OPT_BOOL, NULL, "Suppress output", NULL, NULL },
+  { NULL },
+};
+
+static const struct cli_opt opts_none[] = { { NULL } };
+
+static const struct cli_opt opts_rmi[] = {
+  { "all", 'a', CLI_OPT_BOOL, NULL, "Remove all images", NULL, NULL },
+  { "force", 'f', CLI_OPT_BOOL, NULL, "Force removal of the image and of containers using it", NULL, NULL },
+  { NULL },
+};
+
+const struct cli_opt cli_opts_inspect[] = {
+  { "format", 'f', CLI_OPT_STRING, "FORMAT", "Format the output using a Go template", NULL, "format" },
+  { "type", 't', CLI_OPT_STRING, "TYPE", "Only inspect objects of this type (image, container, all)", "all",
+    "image container all" },
+  { "size", 's', CLI_OPT_BOOL, NULL, "Display total file size (containers)", NULL, NULL },
+  { NULL },
+};
+
+static const struct cli_opt opts_image_inspect[] = {
+  { "format", 'f', CLI_OPT_STRING, "FORMAT", "Format the output using a Go template", NULL, "format" },
+  { NULL },
+};
+
+static const struct cli_opt opts_history[] = {
+  { "format", 0, CLI_OPT_STRING, "FORMAT", "Pretty-print history using a Go template or json", NULL,
+    "format" },
+  { "human", 'H', CLI_OPT_BOOL, NULL, "Display sizes and dates in human readable format", "true", NULL },
+  { "no-trunc", 0, CLI_OPT_BOOL, NULL, "Do not truncate the output", NULL, NULL },
+  { "noheading", 'n', CLI_OPT_BOOL, NULL, "Do not print column headings", NULL, NULL },
+  { "quiet", 'q', CLI_OPT_BOOL, NULL, "Display only layer IDs", NULL, NULL },
+  { NULL },
+};
+
+static const struct cli_opt opts_save[] = {
+  { "format", 0, CLI_OPT_STRING, "FORMAT", "Archive format (docker-archive, oci-archive)", "docker-archive",
+    "docker-archive oci-archive" },
+  { "output", 'o', CLI_OPT_STRING, "FILE", "Write to a file instead of standard output", NULL, "files" },
+  { "quiet", 'q', CLI_OPT_BOOL, NULL, "Suppress output", NULL, NULL },
+  { NULL },
+};
+
+static const struct cli_opt opts_load[] = {
+  { "input", 'i', CLI_OPT_STRING, "FILE", "Read from an archive file instead of standard input", NULL,
+    "files" },
+  { "quiet", 'q', CLI_OPT_BOOL, NULL, "Suppress the output", NULL, NULL },
+  { NULL },
+};
+
+static const struct cli_opt opts_prune[] = {
+  { "all", 'a', CLI_OPT_BOOL, NULL, "Remove all unused images, not just dangling ones", NULL, NULL },
+  { "force", 'f', CLI_OPT_BOOL, NULL, "Do not prompt for confirmation", NULL, NULL },
+  { NULL },
+};
+
+static const struct cli_opt opts_df[] = {
+  { "format", 0, CLI_OPT_STRING, "FORMAT", "Pretty-print disk usage using a Go template or json", NULL,
+    "format" },
+  { "verbose", 'v', CLI_OPT_BOOL, NULL, "Show detailed information on disk usage", NULL, NULL },
+  { NULL },
+};
+
+static const struct cli_opt opts_exists[] = { { NULL } };
+
+#define IMAGES_CMD(name, aliases)                                                                            \
+  {                                                                                                          \
+    name, aliases, "List images in local storage", "[OPTIONS] [IMAGE]", cli_opts_images, cmd_images, NULL,   \
+        0, 1, "images"                                                                                       \
+  }
+
+#define IMPORT_CMD                                                                                           \
+  {                                                                                                          \
+    "import", NULL, "Import a tarball to create a filesystem image", "[OPTIONS] FILE|- [REFERENCE]",         \
+        opts_import, cmd_import, NULL, 1, 2, "files"                                                         \
+  }
+#define TAG_CMD                                                                                              \
+  {                                                                                                          \
+    "tag", NULL, "Add an additional name to a local image", "IMAGE TARGET_NAME [TARGET_NAME...]", opts_none, \
+        cmd_tag, NULL, 2, -1, "images"                                                                       \
+  }
+#define UNTAG_CMD                                                                                            \
+  {                                                                                                          \
+    "untag", NULL, "Remove a name from a local image", "IMAGE [IMAGE...]", opts_none, cmd_untag, NULL, 1,    \
+        -1, "images"                                                                                         \
+  }
+#define HISTORY_CMD                                                                                          \
+  {                                                                                                          \
+    "history", NULL, "Show history of a specified image", "[OPTIONS] IMAGE", opts_history, cmd_history,      \
+        NULL, 1, 1, "images"                                                                                 \
+  }
+#define SAVE_CMD                                                                                             \
+  {                                                                                                          \
+    "save", NULL, "Save image(s) to an archive", "[OPTIONS] IMAGE [IMAGE...]", opts_save, cmd_save, NULL, 1, \
+        -1, "images"                                                                                         \
+  }
+#define LOAD_CMD                                                                                             \
+  {                                                                                                          \
+    "load", NULL, "Load image(s) from a tar archive", "[OPTIONS]", opts_load, cmd_load, NULL, 0, 0, NULL     \
+  }
+
+static const struct cli_cmd image_cmds[] = {
+  { "exists", NULL, "Check if an image exists in local storage", "IMAGE", opts_exists, cmd_image_exists, NULL,
+    1, 1, "images" },
+  HISTORY_CMD,
+  IMPORT_CMD,
+  { "inspect", NULL, "Display the configuration of an image", "[OPTIONS] IMAGE [IMAGE...]",
+    opts_image_inspect, cmd_image_inspect, NULL, 1, -1, "images" },
+  LOAD_CMD,
+  IMAGES_CMD ("ls", "list"),
+  { "prune", NULL, "Remove unused images", "[OPTIONS]", opts_prune, cmd_image_prune, NULL, 0, 0, NULL },
+  { "rm", NULL, "Remove one or more images from local storage", "[OPTIONS] IMAGE [IMAGE...]", opts_rmi,
+    cmd_rmi, NULL, 0, -1, "images" },
+  SAVE_CMD,
+  TAG_CMD,
+  UNTAG_CMD,
+  { NULL },
+};
+
+static const struct cli_cmd system_cmds[] = {
+  { "df", NULL, "Show husk disk usage", "[OPTIONS]", opts_df, cmd_system_df, NULL, 0, 0, NULL },
+  { "info", NULL, "Display husk system information", "[OPTIONS]", opts_info, cmd_info, NULL, 0, 0, NULL },
+  { NULL },
+};
+
+static const struct cli_opt opts_completion[] = { { NULL } };
+
+const struct cli_cmd cli_commands[] = {
+  { "completion", NULL, "Generate shell autocompletions", "bash|zsh|fish", opts_completion, cmd_completion,
+    NULL, 1, 1, "bash zsh fish" },
+  { "help", NULL, "Help about any command", "[COMMAND...]", opts_help, cmd_help, NULL, 0, -1, "commands" },
+  HISTORY_CMD,
+  { "image", NULL, "Manage images", NULL, NULL, NULL, image_cmds, 0, 0, NULL },
+  IMAGES_CMD ("images", NULL),
+  IMPORT_CMD,
+  { "info", NULL, "Display husk system information", "[OPTIONS]", opts_info, cmd_info, NULL, 0, 0, NULL },
+  { "inspect", NULL, "Display the configuration of an object", "[OPTIONS] NAME [NAME...]", cli_opts_inspect,
+    cmd_inspect, NULL, 1, -1, "images" },
+  LOAD_CMD,
+  { "rmi", NULL, "Remove one or more images from local storage", "[OPTIONS] IMAGE [IMAGE...]", opts_rmi,
+    cmd_rmi, NULL, 0, -1, "images" },
+  SAVE_CMD,
+  { "system", NULL, "Manage husk", NULL, NULL, NULL, system_cmds, 0, 0, NULL },
+  TAG_CMD,
+  UNTAG_CMD,
+  { "version", NULL, "Display the husk version information", "[OPTIONS]", opts_version, cmd_version, NULL, 0,
+    0, NULL },
+  { "__complete", NULL, "List values for shell completion", "KIND", opts_none, cmd_complete_values, NULL, 1,
+    1, NULL, true },
+  { NULL },
+};
+
+/* The pseudo-command that holds the global flags, for help output.  */
+static const struct cli_opt global_opts[] = {
+  { "help", 'h', CLI_OPT_BOOL, NULL, "Help for husk", NULL, NULL },
+  { "log-level", 0, CLI_OPT_STRING, "LEVEL",
+    "Log messages at and above this level (error, warn, info, debug)", "warn", "error warn info debug" },
+  { "root", 0, CLI_OPT_STRING, "DIR", "Path to the storage root directory", NULL, "dirs" },
+  { "runroot", 0, CLI_OPT_STRING, "DIR", "Path to the directory for state content", NULL, "dirs" },
+  { "storage-driver", 0, CLI_OPT_STRING, "DRIVER", "Storage driver (overlay, vfs)", NULL, "overlay vfs" },
+  { "tmpdir", 0, CLI_OPT_STRING, "DIR", "Path to the directory for temporary files", NULL, "dirs" },
+  { "version", 'v', CLI_OPT_BOOL, NULL, "Version of husk", NULL, NULL },
+  { NULL },
+};
+
+const struct cli_cmd cli_root
+    = { "", NULL, "Manage containers and images, with no daemon", NULL, global_opts, NULL, cli_commands, 0,
+        0,  NULL };
+
+static size_t
+edit_distance (const char *a, const char *b)
 {
+  size_t la = strlen (a), lb = strlen (b), i, j;
+  cleanup_free size_t *row = xmalloc ((lb + 1) * sizeof (size_t));
+
+  for (j = 0; j <= lb; j++)
+    row[j] = j;
+  for (i = 1; i <= la; i++)
+    {
+      size_t prev = row[0];
+      row[0] = i;
+      for (j = 1; j <= lb; j++)
+        {
+          size_t cur = row[j];
+          size_t best = prev + (a[i - 1] != b[j - 1]);
+          if (row[j] + 1 < best)
+            best = row[j] + 1;
+          if (row[j - 1] + 1 < best)
+            best = row[j - 1] + 1;
+          row[j] = best;
+          prev = cur;
+        }
+    }
+  return row[lb];
+}
+
+static int
+unknown_command (const struct cli_cmd *group, const char *path, const char *name, husk_error_t *err)
+{
+  const char *best = NULL;
+  size_t i, best_d = 3;
+
+  for (i = 0; group->subs[i].name; i++)
+    {
+      size_t d = edit_distance (name, group->subs[i].name);
+      if (!group->subs[i].hidden
+          && (d < best_d || (best == NULL && husk_has_prefix (group->subs[i].name, name))))
+        {
+          best = group->subs[i].name;
+          best_d = d;
+        }
+    }
+  if (best)
+    return husk_make_error (err, 0,
+                            "unrecognized command `husk %s%s%s`\nDid you mean this?\n\t%s\nTry 'husk "
+                            "%s%s--help' for more information",
+                            path, *path ? " " : "", name, best, path, *path ? " " : "");
+  return husk_make_error (err, 0,
+                          "unrecognized command `husk %s%s%s`\nTry 'husk %s%s--help' for more information",
+                          path, *path ? " " : "", name, path, *path ? " " : "");
+}
+
+/* Global flags come before the command.  Returns the index of the command.  */
+static int
+parse_global (int argc, char **argv, struct cli_ctx *ctx, bool *help, bool *version, husk_error_t *err)
+{
+  int i;
+
+  for (i = 1; i < argc && argv[i][0] == '-'; i++)
+    {
+      static const char *const names[] = { "root", "runroot", "storage-driver", "log-level", "tmpdir" };
+      const char *arg = argv[i];
+      const char *value = NULL;
+      size_t k, len;
+
+      if (strcmp (arg, "--help") == 0 || strcmp (arg, "-h") == 0)
+        {
+          *help = true;
+          continue;
+        }
+      if (strcmp (arg, "--version") == 0 || strcmp (arg, "-v") == 0)
+        {
+          *version = true;
+          continue;
+        }
+      if (arg[1] != '-')
+        return husk_make_error (err, 0, "unknown shorthand flag: '%c' in %s\nSee 'husk --help'", arg[1], arg);
+      arg += 2;
+      len = strcspn (arg, "=");
+      for (k = 0; k < sizeof (names) / sizeof (names[0]); k++)
+        if (strlen (names[k]) == len && strncmp (names[k], arg, len) == 0)
+          break;
+      if (k == sizeof (names) / sizeof (names[0]))
+        return husk_make_error (err, 0, "unknown flag: --%.*s\nSee 'husk --help'", (int)len, arg);
+      if (arg[len] == '=')
+        value = arg + len + 1;
+      else if (i + 1 < argc)
+        value = argv[++i];
+      else
+        return husk_make_error (err, 0, "flag needs an argument: --%s", names[k]);
+      switch (k)
+        {
+        case 0:
+          ctx->store_opts.root = value;
+          break;
+        case 1:
+          ctx->store_opts.runroot = value;
+          break;
+        case 2:
+          ctx->store_opts.driver = value;
+          break;
+        case 3:
+          {
+            int level = husk_log_parse_level (value);
+            if (level < 0)
+              return husk_make_error (err, 0, "invalid log level \"%s\": use error, warn, info or debug",
+                                      value);
+            husk_log_set_level ((enum husk_log_level)level);
+            break;
+          }
+        default:
+          ctx->store_opts.tmpdir = value;
+          break;
+        }
+    }
+  return i;
+}
+
+static int
+dispatch (struct cli_ctx *ctx, const struct cli_cmd *group, const char *path, int argc, char **argv,
+          husk_error_t *err)
+{
+  const struct cli_cmd *cmd;
+  cleanup_free char *sub_path = NULL;
+  struct cli_args a;
+  int i, ret;
+
+  if (argc == 0 || strcmp (argv[0], "--help") == 0 || strcmp (argv[0], "-h") == 0)
+    {
+      cli_print_help (group, path, stdout);
+      if (argc == 0 && *path)
+        return husk_make_error (err, 0, "missing command 'husk %s COMMAND'", path);
+      return 0;
+    }
+  if (argv[0][0] == '-')
+    return husk_make_error (err, 0, "unknown flag: %s\nSee 'husk %s%s--help'", argv[0], path,
+                            *path ? " " : "");
+  cmd = cli_find_sub (group->subs, argv[0]);
+  if (cmd == NULL)
+    return unknown_command (group, path, argv[0], err);
+  sub_path = *path ? xasprintf ("%s %s", path, cmd->name) : xstrdup (cmd->name);
+  if (cmd->subs)
+    return dispatch (ctx, cmd, sub_path, argc - 1, argv + 1, err);
+
+  for (i = 1; i < argc && strcmp (argv[i], "--") != 0; i++)
+    if (strcmp (argv[i], "--help") == 0 || strcmp (argv[i], "-h") == 0)
+      {
+        cli_print_help (cmd, sub_path, stdout);
+        return 0;
+      }
+  ret = cli_parse_args (cmd, sub_path, argc - 1, argv + 1, &a, err);
+  if (ret == 0 && a.argc < cmd->min_args)
+    ret = husk_make_error (err, 0, "\"husk %s\" requires at least %d argument%s\nSee 'husk %s --help'",
+                           sub_path, cmd->min_args, cmd->min_args == 1 ? "" : "s", sub_path);
+  if (ret == 0 && cmd->max_args >= 0 && a.argc > cmd->max_args)
+    ret = husk_make_error (err, 0, "\"husk %s\" accepts at most %d argument%s\nSee 'husk %s --help'",
+                           sub_path, cmd->max_args, cmd->max_args == 1 ? "" : "s", sub_path);
+  if (ret == 0)
+    ret = cmd->run (ctx, &a, err);
+  cli_args_clear (&a);
+  return ret;
+}
+
+int
+cmd_help (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
+{
+  const struct cli_cmd *cmd = &cli_root;
+  struct husk_buf path = { 0 };
+  int i;
+
+  for (i = 0; i < a->argc; i++)
+    {
+      const struct cli_cmd *sub = cmd->subs ? cli_find_sub (cmd->subs, a->argv[i]) : NULL;
+      if (sub == NULL)
+        {
+          husk_buf_free (&path);
+          return husk_make_error (err, 0, "unknown help topic \"%s\"\nRun 'husk --help' for usage",
+                                  a->argv[i]);
+        }
+      if (path.len)
+        husk_buf_puts (&path, " ");
+      husk_buf_puts (&path, sub->name);
+      cmd = sub;
+    }
+  cli_print_help (cmd, path.data ? path.data : "", stdout);
+  husk_buf_free (&path);
   return 0;
+}
+
+int
+main (int argc, char **argv)
+{
+  husk_error_t err = NULL;
+  struct cli_ctx ctx;
+  bool help = false, version = false;
+  int first, ret;
+
+  memset (&ctx, 0, sizeof (ctx));
+  first = parse_global (argc, argv, &ctx, &help, &version, &err);
+  if (first < 0)
+    return husk_error_report (&err);
+  if (version)
+    {
+      printf ("husk version %s\n", HUSK_VERSION);
+      return 0;
+    }
+  if (help && first == argc)
+    {
+      cli_print_help (&cli_root, "", stdout);
+      return 0;
+    }
+  if (help)
+    {
+      /* "husk --help image ls" behaves as "husk help image ls".  */
+      cleanup_free char **hargv = xzalloc ((size_t)(argc - first + 2) * sizeof (char *));
+      hargv[0] = (char *)"help";
+      memcpy (hargv + 1, argv + first, (size_t)(argc - first) * sizeof (char *));
+      ret = dispatch (&ctx, &cli_root, "", argc - first + 1, hargv, &err);
+    }
+  else
+    ret = dispatch (&ctx, &cli_root, "", argc - first, argv + first, &err);
+  if (ctx.store)
+    husk_store_close (ctx.store);
+  if (ret < 0)
+    return husk_error_report (&err);
+  if (fflush (stdout) != 0)
+    {
+      perror ("Error: writing output");
+      return HUSK_EXIT_FAILURE;
+    }
+  return ret;
 }
