@@ -10,6 +10,8 @@
 
 extern const struct cli_cmd cli_root;
 
+static int print_table (void);
+
 typedef void (*visit_fn) (const struct cli_cmd *cmd, const char *path, void *ctx);
 
 static void
@@ -252,6 +254,8 @@ cmd_complete_values (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
   size_t i, j, n;
   int ret;
 
+  if (strcmp (kind, "table") == 0)
+    return print_table ();
   if (strcmp (kind, "commands") == 0)
     {
       for (i = 0; cli_root.subs[i].name; i++)
@@ -277,5 +281,61 @@ cmd_complete_values (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
       husk_store_unlock (s);
       return ret < 0 ? ret : 0;
     }
+  return 0;
+}
+
+static void
+table_cmd (const struct cli_cmd *c, const char *path, void *ctx)
+{
+  husk_json_t *arr = ctx;
+  husk_json_t *o = husk_json_new_object ();
+  husk_json_t *opts = husk_json_new_array ();
+  size_t i;
+
+  const char *last = strrchr (path, ' ');
+
+  /* Aliases are documented on the page of the command they stand for.  */
+  if (strcmp (last ? last + 1 : path, c->name) != 0)
+    {
+      husk_json_free (o);
+      husk_json_free (opts);
+      return;
+    }
+  husk_json_set_string (o, "path", path);
+  husk_json_set_string (o, "name", c->name);
+  husk_json_set_string (o, "summary", c->summary);
+  husk_json_set_string (o, "usage", c->usage);
+  husk_json_set_string (o, "aliases", c->aliases);
+  husk_json_set_bool (o, "group", c->subs != NULL);
+  for (i = 0; c->opts && c->opts[i].name; i++)
+    {
+      const struct cli_opt *op = &c->opts[i];
+      husk_json_t *j = husk_json_new_object ();
+      char sh[2] = { op->short_name, 0 };
+      husk_json_set_string (j, "name", op->name);
+      husk_json_set_string (j, "short", op->short_name ? sh : NULL);
+      husk_json_set_string (
+          j, "type", op->type == CLI_OPT_BOOL ? "bool" : (op->type == CLI_OPT_STRV ? "strv" : "string"));
+      husk_json_set_string (j, "arg", op->arg);
+      husk_json_set_string (j, "help", op->help);
+      husk_json_set_string (j, "default", op->def);
+      husk_json_array_append (opts, j);
+    }
+  husk_json_set (o, "options", opts);
+  husk_json_array_append (arr, o);
+}
+
+/* "husk __complete table": the whole command table as JSON, for the
+   documentation checks and the man page generator.  */
+static int
+print_table (void)
+{
+  cleanup_json husk_json_t *arr = husk_json_new_array ();
+  cleanup_free char *s = NULL;
+
+  table_cmd (&cli_root, "", arr);
+  walk (&cli_root, "", table_cmd, arr);
+  s = husk_json_serialize (arr, true, NULL);
+  printf ("%s\n", s);
   return 0;
 }
