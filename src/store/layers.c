@@ -63,7 +63,7 @@ int
 husk_store_layer_stage_new (husk_store_t *s, husk_layer_stage_t **out, husk_error_t *err)
 {
   cleanup_layer_stage husk_layer_stage_t *st = xzalloc (sizeof (*st));
-  bool locked_here = false;
+  cleanup_close int guard = -1;
   int ret;
 
   st->store = s;
@@ -72,16 +72,19 @@ husk_store_layer_stage_new (husk_store_t *s, husk_layer_stage_t **out, husk_erro
   if (st->layersfd < 0)
     return husk_make_error (err, errno, "dup");
 
+  /* Our own lock already keeps repair out.  Otherwise take a shared lock
+     on a separate open file, which leaves the handle's lock state alone
+     so stages can be made from several threads.  */
   if (s->lock_mode == 0)
     {
-      ret = husk_store_lock (s, false, err);
-      if (ret < 0)
-        return ret;
-      locked_here = true;
+      guard = openat (s->rootfd, "store.lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+      if (guard < 0)
+        return husk_make_error (err, errno, "open %s/store.lock", s->root);
+      while (flock (guard, LOCK_SH) < 0)
+        if (errno != EINTR)
+          return husk_make_error (err, errno, "lock %s/store.lock", s->root);
     }
   ret = stage_create (s, st, err);
-  if (locked_here)
-    husk_store_unlock (s);
   if (ret < 0)
     return ret;
   *out = steal_pointer (&st);

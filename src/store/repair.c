@@ -6,7 +6,8 @@
    - layers/.stage-* whose "incomplete" marker nobody holds locked;
    - layers/<hex> no indexed image uses (a commit that died before writing
      the index, a removal that died half-way);
-   - images/<id> directories the index does not know.
+   - images/<id> directories the index does not know, and temp files of
+     an index write that never got renamed.
    A store whose index cannot be read is left alone: removing everything
    "unreferenced" then would destroy it.  */
 #include <errno.h>
@@ -142,6 +143,12 @@ repair_images (husk_store_t *s, husk_error_t *err)
     return husk_make_error (err, errno, "open %s/images", s->root);
   while ((de = readdir (d)))
     {
+      /* Only index writers (all under this lock) make these temp files.  */
+      if (husk_has_prefix (de->d_name, ".images.json.tmp-"))
+        {
+          unlinkat (s->imagesfd, de->d_name, 0);
+          continue;
+        }
       if (!husk_store_is_hex64 (de->d_name) || sorted_contains (ids, n, de->d_name))
         continue;
       husk_debug ("removing the image directory %s, which is not in the index", de->d_name);
