@@ -2,6 +2,7 @@
    each test.  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -669,6 +670,82 @@ test_runroot_choice (void **state)
   }
 }
 
+/* Run fn as uid 4242 in a child; returns its exit status.  */
+static int
+as_user (struct fixture *f, int (*fn) (struct fixture *f))
+{
+  int status;
+  pid_t pid = fork ();
+
+  assert_true (pid >= 0);
+  if (pid == 0)
+    {
+      if (setgroups (0, NULL) < 0 || setgid (4242) < 0 || setuid (4242) < 0)
+        _exit (99);
+      _exit (fn (f));
+    }
+  assert_int_equal (waitpid (pid, &status, 0), pid);
+  assert_true (WIFEXITED (status));
+  return WEXITSTATUS (status);
+}
+
+static int
+open_foreign_root (struct fixture *f)
+{
+  cleanup_free char *tmp = xasprintf ("%s/tmp", f->dir);
+  struct husk_store_opts opts = { .root = f->root };
+  husk_store_t *s = NULL;
+  husk_error_t err = NULL;
+
+  unsetenv ("XDG_RUNTIME_DIR");
+  setenv ("TMPDIR", tmp, 1);
+  if (husk_store_open (&opts, &s, &err) == 0)
+    return 1;
+  return strstr (err->msg, "owned by uid 0") ? 0 : 2;
+}
+
+static int
+open_own_root (struct fixture *f)
+{
+  cleanup_free char *tmp = xasprintf ("%s/tmp", f->dir);
+  cleanup_free char *root = xasprintf ("%s/mine/root", f->dir);
+  cleanup_free char *expect = xasprintf ("%s/husk-run-4242/husk", tmp);
+  struct husk_store_opts opts = { .root = root };
+  husk_store_t *s = NULL;
+  husk_error_t err = NULL;
+  struct stat st;
+
+  unsetenv ("XDG_RUNTIME_DIR");
+  setenv ("TMPDIR", tmp, 1);
+  if (husk_store_open (&opts, &s, &err) < 0)
+    return 1;
+  if (!husk_store_rootless (s) || strcmp (husk_store_runroot (s), expect) != 0)
+    return 2;
+  if (stat (husk_store_runroot (s), &st) < 0 || st.st_uid != 4242)
+    return 3;
+  husk_store_close (s);
+  return 0;
+}
+
+static void
+test_rootless_open (void **state)
+{
+  struct fixture *f = *state;
+  cleanup_free char *tmp = xasprintf ("%s/tmp", f->dir);
+  cleanup_free char *mine = NULL;
+
+  if (geteuid () != 0)
+    skip ();
+  assert_int_equal (chmod (f->dir, 0755), 0);
+  assert_int_equal (chmod (f->root, 0755), 0);
+  free (make_dir (f->dir, "tmp", 0, 01777));
+  mine = make_dir (f->dir, "mine", 4242, 0700);
+  /* A store root that belongs to someone else is refused.  */
+  assert_int_equal (as_user (f, open_foreign_root), 0);
+  /* No XDG_RUNTIME_DIR, no /run/user/4242: ${TMPDIR}/husk-run-4242.  */
+  assert_int_equal (as_user (f, open_own_root), 0);
+}
+
 int
 main (void)
 {
@@ -686,6 +763,7 @@ main (void)
     cmocka_unit_test_setup_teardown (test_index_cache_refresh, setup, teardown),
     cmocka_unit_test_setup_teardown (test_usage, setup, teardown),
     cmocka_unit_test_setup_teardown (test_runroot_choice, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_rootless_open, setup, teardown),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }
