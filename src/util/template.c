@@ -1094,7 +1094,8 @@ type_name (const husk_json_t *v)
 }
 
 /* strconv.FormatFloat (f, 'g', -1, 64) as %v uses it: the shortest digits
-   that read back, in %e form when the exponent is < -4 or >= 21.  */
+   that read back, in %e form when the exponent is < -4 or >= 6 (Go's
+   precision for that decision when printing the shortest form).  */
 static void
 format_go_float (struct husk_buf *b, double d)
 {
@@ -1121,7 +1122,7 @@ format_go_float (struct husk_buf *b, double d)
   snprintf (tmp, sizeof (tmp), "%.*e", prec - 1, d);
   e = strchr (tmp, 'e');
   exp = e ? atoi (e + 1) : 0;
-  if (exp < -4 || exp >= 21)
+  if (exp < -4 || exp >= 6)
     {
       husk_buf_puts (b, tmp);
       return;

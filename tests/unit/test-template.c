@@ -12,7 +12,8 @@
 #include "husk/util.h"
 
 static const char *data_json
-    = "{\"ID\":\"abc123\",\"Name\":\"web\",\"Size\":1234,\"Ratio\":0.5,\"Big\":1e22,\"On\":true,\"Off\":"
+    = "{\"ID\":\"abc123\",\"Name\":\"web\",\"Size\":1234,\"Ratio\":0.5,\"Big\":1e22,\"Mid\":1234567.5,"
+      "\"Small\":0.00001,\"Kilo\":123456.5,\"On\":true,\"Off\":"
       "false,"
       "\"Null\":null,\"Empty\":\"\",\"Names\":[\"a\",\"b\",\"c\"],\"None\":[],"
       "\"Labels\":{\"zeta\":\"z\",\"alpha\":\"1\",\"com.example.x\":\"dotted\"},"
@@ -98,6 +99,7 @@ test_fields (void **state)
   check ("{{.Neg}}", "-42");
   check ("{{.Ratio}}", "0.5");
   check ("{{.Big}}", "1e+22");
+  check ("{{.Mid}} {{.Small}} {{.Kilo}}", "1.2345675e+06 1e-05 123456.5");
   check ("{{.On}} {{.Off}}", "true false");
   check ("{{.Empty}}|", "|");
   check ("{{.Nested.Inner.Deep}}", "yes");
