@@ -24,7 +24,7 @@
 /* Move one stage to layers/<hex>, or drop it when that layer is stored
    already (a base layer shared by many images is stored once).  */
 static int
-stage_commit (husk_store_t *s, husk_layer_stage_t *st, husk_error_t *err)
+stage_commit (husk_store_t *s, husk_layer_stage_t *st, char ***moved, husk_error_t *err)
 {
   cleanup_free char *json = NULL;
   cleanup_free char *marker = NULL;
@@ -51,6 +51,7 @@ stage_commit (husk_store_t *s, husk_layer_stage_t *st, husk_error_t *err)
   if (renameat (s->layersfd, st->name, s->layersfd, key) < 0)
     return husk_make_error (err, errno, "move layer %.12s into %s/layers", key, s->root);
   st->committed = true;
+  strv_append (moved, key);
 
   marker = xasprintf ("%s/incomplete", key);
   if (unlinkat (s->layersfd, marker, 0) < 0)
@@ -61,7 +62,7 @@ stage_commit (husk_store_t *s, husk_layer_stage_t *st, husk_error_t *err)
 }
 
 static int
-commit_stages (husk_store_t *s, const struct husk_image_commit *c, husk_error_t *err)
+commit_stages (husk_store_t *s, const struct husk_image_commit *c, char ***moved, husk_error_t *err)
 {
   size_t i;
   int ret;
@@ -83,7 +84,7 @@ commit_stages (husk_store_t *s, const struct husk_image_commit *c, husk_error_t 
     {
       if (c->stages[i]->committed)
         continue;
-      ret = stage_commit (s, c->stages[i], err);
+      ret = stage_commit (s, c->stages[i], moved, err);
       if (ret < 0)
         return ret;
     }
@@ -321,8 +322,8 @@ commit_image (husk_store_t *s, const struct husk_image_commit *c, struct commit_
   return ret;
 }
 
-int
-husk_store_image_commit (husk_store_t *s, const struct husk_image_commit *c, char **id, husk_error_t *err)
+static int
+commit_all (husk_store_t *s, const struct husk_image_commit *c, char ***moved, char **id, husk_error_t *err)
 {
   cleanup_json husk_json_t *cfg = NULL;
   cleanup_strv char **layers = NULL;
@@ -330,9 +331,6 @@ husk_store_image_commit (husk_store_t *s, const struct husk_image_commit *c, cha
   struct commit_state cs = { 0 };
   int ret;
 
-  ret = husk_store_require_exclusive (s, "committing an image", err);
-  if (ret < 0)
-    return ret;
   ret = husk_store_index_load (s, err);
   if (ret < 0)
     return ret;
@@ -342,7 +340,7 @@ husk_store_image_commit (husk_store_t *s, const struct husk_image_commit *c, cha
   if (husk_json_type (cfg) != HUSK_JSON_OBJECT)
     return husk_make_error (err, EINVAL, "image config is not a JSON object");
 
-  ret = commit_stages (s, c, err);
+  ret = commit_stages (s, c, moved, err);
   if (ret < 0)
     return ret;
   ret = config_layers (s, cfg, &layers, err);
@@ -360,4 +358,30 @@ husk_store_image_commit (husk_store_t *s, const struct husk_image_commit *c, cha
     return ret;
   *id = xstrdup (cs.hex);
   return 0;
+}
+
+int
+husk_store_image_commit (husk_store_t *s, const struct husk_image_commit *c, char **id, husk_error_t *err)
+{
+  cleanup_strv char **moved = NULL;
+  size_t i;
+  int ret;
+
+  ret = husk_store_require_exclusive (s, "committing an image", err);
+  if (ret < 0)
+    return ret;
+  ret = commit_all (s, c, &moved, id, err);
+  if (ret < 0)
+    {
+      /* Layers this call moved in are referenced by nothing: take them out
+         now so a failed command leaves the store as it was (repair would
+         get them at the next exclusive lock otherwise).  */
+      for (i = 0; moved && moved[i]; i++)
+        {
+          husk_error_t derr = NULL;
+          if (husk_store_layer_delete (s, moved[i], &derr) < 0)
+            husk_error_release (&derr);
+        }
+    }
+  return ret;
 }
