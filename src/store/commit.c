@@ -1,9 +1,10 @@
 /* husk: committing an image: stages become layers, the image directory is
    written, then the index names the image.
 
-   The index is written last, so a failure or a kill -9 before it leaves
-   the store as it was plus unreferenced layers and an image directory the
-   index does not know; the next exclusive lock (repair.c) removes those.  */
+   The index is written last.  A failure before it takes out what this
+   call wrote; a kill -9 before it leaves unreferenced layers and an image
+   directory the index does not know, which the next exclusive lock
+   (repair.c) removes.  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
