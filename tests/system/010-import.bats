@@ -136,7 +136,7 @@ setup() {
 @test "import of a gzip-compressed tarball" {
   gzip -n -c "$FIXTURE_ROOTFS" >"$BATS_TEST_TMPDIR/rootfs.tar.gz"
   run_husk import -q "$BATS_TEST_TMPDIR/rootfs.tar.gz" gz
-  run_husk image inspect --format '{{index .RootFS.Layers 0}}' gz
+  run_husk image inspect --format '{{range .RootFS.Layers}}{{.}}{{end}}' gz
   assert_output "$FIXTURE_ROOTFS_DIFF_ID"
 }
 

@@ -207,7 +207,7 @@ names_of() {
 
   run_husk rmi first
   assert_equal "$(count_layers)" 1 "layers after removing one image"
-  run_husk image inspect --format '{{index .RootFS.Layers 0}}' second
+  run_husk image inspect --format '{{range .RootFS.Layers}}{{.}}{{end}}' second
   assert_output "$FIXTURE_ROOTFS_DIFF_ID"
 
   run_husk rmi second
