@@ -618,6 +618,8 @@ source_or_archive_error (struct apply_ctx *c, husk_error_t *err)
 static int
 extract_all (struct apply_ctx *c, husk_error_t *err)
 {
+  cleanup_free char *prev = NULL;
+
   for (;;)
     {
       struct archive_entry *e;
@@ -631,6 +633,8 @@ extract_all (struct apply_ctx *c, husk_error_t *err)
       if (r < ARCHIVE_WARN)
         {
           source_or_archive_error (c, err);
+          if (prev)
+            return husk_error_wrap (err, "read tar header after archive entry %s", prev);
           return husk_error_wrap (err, "read tar header");
         }
       name = entry_name (e);
@@ -642,6 +646,8 @@ extract_all (struct apply_ctx *c, husk_error_t *err)
       ret = apply_entry (c, e, path, err);
       if (ret < 0)
         return husk_error_wrap (err, "archive entry %s", name);
+      free (prev);
+      prev = xstrdup (name);
     }
 }
 

@@ -327,6 +327,14 @@ read_zstd (struct layer_source *s, void *buf, size_t len)
         return 0;
       if (s->in_pos == s->in_len && !s->in_eof && source_fill (s) < 0)
         return -1;
+      /* At the end of the input, a hint of 0 means the last frame was
+         complete and flushed; asking again would report the header size
+         of a next frame.  */
+      if (s->in_pos == s->in_len && s->in_eof && s->zstd_hint == 0)
+        {
+          s->done = true;
+          return 0;
+        }
       in.src = s->in + s->in_pos;
       in.size = s->in_len - s->in_pos;
       in.pos = 0;
@@ -340,16 +348,10 @@ read_zstd (struct layer_source *s, void *buf, size_t len)
       s->zstd_hint = r;
       if (out.pos > 0)
         return (ssize_t)out.pos;
-      if (s->in_pos == s->in_len && s->in_eof)
+      if (s->in_pos == s->in_len && s->in_eof && r != 0)
         {
-          /* 0 means the last frame was complete and flushed.  */
-          if (s->zstd_hint != 0)
-            {
-              husk_make_error (&s->err, 0, "decompress zstd layer: unexpected end of stream");
-              return -1;
-            }
-          s->done = true;
-          return 0;
+          husk_make_error (&s->err, 0, "decompress zstd layer: unexpected end of stream");
+          return -1;
         }
     }
 }

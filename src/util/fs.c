@@ -589,14 +589,45 @@ open_dir_in_root (int rootfd, const char *path)
   return fd;
 }
 
-int
-husk_mkdir_in_root (int rootfd, const char *path, mode_t mode, husk_error_t *err)
+static int mkdir_in_root (int rootfd, const char *path, mode_t mode, int depth, husk_error_t *err);
+
+/* prefix exists as a symlink that leads nowhere (mkdirat said EEXIST, the
+   resolution ENOENT): create the directory it points to, inside the root,
+   as "mkdir -p" through a symlink would on the host.  */
+static int
+mkdir_symlink_target (int rootfd, int parentfd, const char *comp, const char *prefix, mode_t mode, int depth,
+                      husk_error_t *err)
+{
+  cleanup_free char *target = NULL;
+  cleanup_free char *path = NULL;
+  const char *slash;
+  int fd;
+
+  target = readlink_fd (parentfd, comp);
+  if (target == NULL)
+    return husk_make_error (err, errno == EINVAL ? EEXIST : errno, "mkdir `%s`", prefix);
+  slash = strrchr (prefix, '/');
+  if (target[0] == '/' || slash == NULL)
+    path = xstrdup (target);
+  else
+    path = xasprintf ("%.*s/%s", (int)(slash - prefix), prefix, target);
+  fd = mkdir_in_root (rootfd, path, mode, depth + 1, err);
+  if (fd < 0)
+    return husk_error_wrap (err, "mkdir `%s`", prefix);
+  close (fd);
+  return 0;
+}
+
+static int
+mkdir_in_root (int rootfd, const char *path, mode_t mode, int depth, husk_error_t *err)
 {
   cleanup_free char *prefix = NULL;
   cleanup_close int cur = -1;
   const char *p;
   int fd;
 
+  if (depth > MAX_SYMLINKS)
+    return husk_make_error (err, ELOOP, "mkdir `%s`", path);
   fd = open_dir_in_root (rootfd, path);
   if (fd >= 0)
     return fd;
@@ -636,9 +667,13 @@ husk_mkdir_in_root (int rootfd, const char *path, mode_t mode, husk_error_t *err
           if (mkdirat (cur, comp, mode) < 0 && errno != EEXIST)
             return husk_make_error (err, errno, "mkdir `%s`", prefix);
           fd = open_dir_in_root (rootfd, prefix);
-          /* EEXIST and still ENOENT: a dangling symlink.  */
           if (fd < 0 && errno == ENOENT)
-            errno = EEXIST;
+            {
+              int ret = mkdir_symlink_target (rootfd, cur, comp, prefix, mode, depth, err);
+              if (ret < 0)
+                return ret;
+              fd = open_dir_in_root (rootfd, prefix);
+            }
         }
       if (fd < 0)
         return husk_make_error (err, errno, "mkdir `%s`", prefix);
@@ -646,6 +681,12 @@ husk_mkdir_in_root (int rootfd, const char *path, mode_t mode, husk_error_t *err
       cur = fd;
     }
   return move_fd (&cur);
+}
+
+int
+husk_mkdir_in_root (int rootfd, const char *path, mode_t mode, husk_error_t *err)
+{
+  return mkdir_in_root (rootfd, path, mode, 0, err);
 }
 
 char *

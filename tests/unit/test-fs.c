@@ -188,10 +188,22 @@ check_resolution (struct fixture *f)
     fail_msg ("mkdir_in_root: %s", err->msg);
   close (fd);
   assert_int_equal (faccessat (root, "x/y", F_OK, 0), 0);
-  /* A dangling symlink in the way is an error, not a loop.  */
-  assert_int_equal (symlinkat ("/nowhere", root, "hole"), 0);
+  /* A dangling symlink in the way: its target is made, inside.  */
+  assert_int_equal (symlinkat ("/nowhere/deep", root, "hole"), 0);
+  assert_int_equal (symlinkat ("../rel-target", root, "x/rhole"), 0);
   fd = husk_mkdir_in_root (root, "hole/sub", 0755, &err);
+  if (fd < 0)
+    fail_msg ("mkdir_in_root: %s", err->msg);
+  close (fd);
+  assert_int_equal (faccessat (root, "nowhere/deep/sub", F_OK, 0), 0);
+  fd = husk_mkdir_in_root (root, "x/rhole/sub", 0755, &err);
+  if (fd < 0)
+    fail_msg ("mkdir_in_root: %s", err->msg);
+  close (fd);
+  assert_int_equal (faccessat (root, "rel-target/sub", F_OK, 0), 0);
+  fd = husk_mkdir_in_root (root, "loop1/sub", 0755, &err);
   assert_true (fd < 0);
+  assert_int_equal (err->status, ELOOP);
   husk_error_release (&err);
   fd = husk_mkdir_in_root (root, "etc/passwd/sub", 0755, &err);
   assert_true (fd < 0);
