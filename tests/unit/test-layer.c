@@ -110,7 +110,7 @@ tar_add (struct tarb *t, const char *name, mode_t type, mode_t perm, const char 
     archive_entry_set_symlink (e, link);
   if (type == AE_IFCHR)
     archive_entry_set_rdev (e, makedev (1, 3));
-  assert_int_equal (archive_write_header (t->a, e), ARCHIVE_OK);
+  assert_true (archive_write_header (t->a, e) >= ARCHIVE_WARN);
   if (data && !hardlink)
     assert_int_equal (archive_write_data (t->a, data, strlen (data)), (la_ssize_t)strlen (data));
   archive_entry_free (e);
@@ -740,6 +740,13 @@ test_diff_roundtrip (void **state)
   tar_symlink (&t, "dir/l", "../a");
   tar_add (&t, "dev", AE_IFCHR, 0600, NULL, NULL, false);
   tar_file (&t, longname, "long");
+  tar_file (&t,
+            "dir/\xc3\xbc"
+            "n\xc3\xaf"
+            "c\xc3\xb6"
+            "de",
+            "utf-8 name");
+  tar_file (&t, "dir/latin1-\xe9", "not utf-8");
   tar = tar_end (&t, &len);
 
   reset_dir (f, "A");
@@ -831,6 +838,13 @@ test_diff_roundtrip (void **state)
         assert_int_equal (fstatat (f->fd, "B/a-link", &s2, 0), 0);
         assert_int_equal (s1.st_ino, s2.st_ino);
       }
+      assert_text (f->fd,
+                   "B/dir/\xc3\xbc"
+                   "n\xc3\xaf"
+                   "c\xc3\xb6"
+                   "de",
+                   "utf-8 name");
+      assert_text (f->fd, "B/dir/latin1-\xe9", "not utf-8");
     }
 
   /* A change shows in the diffID.  */
