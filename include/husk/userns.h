@@ -23,7 +23,8 @@
 
 #include "husk/error.h"
 
-/* The environment variable, "<uid>:<gid>", set in the namespace so nested
+/* The environment variable, "<uid>:<gid>:<1 if both subid ranges are
+   mapped, else 0>", set in the namespace so nested
    calls and helpers started from inside know the ids outside.  */
 #define HUSK_USERNS_ENV "_HUSK_USERNS_OUTER"
 
@@ -50,6 +51,13 @@ gid_t husk_userns_outer_gid (void);
 
 /* True when the user outside is not root.  */
 bool husk_userns_is_rootless (void);
+
+/* True when files can be given any owner from an image: real root, or
+   inside husk's namespace with both a subuid and a subgid range mapped.
+   With a single mapping, chown to another id fails (EINVAL): layer
+   extraction should then skip chown (layer opts.no_chown) so every file
+   is owned by the user, as the warning printed on entering says.  */
+bool husk_userns_can_chown (void);
 
 /* True in the child of husk_userns_enter () (or a process started from it). */
 bool husk_userns_inside (void);

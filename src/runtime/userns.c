@@ -35,6 +35,7 @@
 static bool entered;
 static uid_t entered_uid;
 static gid_t entered_gid;
+static bool entered_ranges;
 
 static pid_t forward_pid;
 
@@ -131,24 +132,26 @@ in_initial_userns (void)
    variable; nobody but a real root can be uid 0 in the initial namespace,
    and there the marker means nothing.  */
 static bool
-read_marker (uid_t *uid, gid_t *gid)
+read_marker (uid_t *uid, gid_t *gid, bool *ranges)
 {
   static int state = -1;
   static uid_t mu;
   static gid_t mg;
+  static bool mr;
 
   if (state < 0)
     {
       const char *v = getenv (HUSK_USERNS_ENV);
       unsigned long u, g;
-      int used = 0;
+      int r = 0, used = 0;
 
       state = 0;
-      if (v && geteuid () == 0 && sscanf (v, "%lu:%lu%n", &u, &g, &used) == 2 && v[used] == '\0'
+      if (v && geteuid () == 0 && sscanf (v, "%lu:%lu:%d%n", &u, &g, &r, &used) == 3 && v[used] == '\0'
           && u < ID_LIMIT && g < ID_LIMIT && !in_initial_userns ())
         {
           mu = (uid_t)u;
           mg = (gid_t)g;
+          mr = r == 1;
           state = 1;
         }
     }
@@ -156,6 +159,7 @@ read_marker (uid_t *uid, gid_t *gid)
     {
       *uid = mu;
       *gid = mg;
+      *ranges = mr;
     }
   return state == 1;
 }
@@ -165,8 +169,9 @@ husk_userns_inside (void)
 {
   uid_t u;
   gid_t g;
+  bool r;
 
-  return entered || read_marker (&u, &g);
+  return entered || read_marker (&u, &g, &r);
 }
 
 uid_t
@@ -174,10 +179,11 @@ husk_userns_outer_uid (void)
 {
   uid_t u;
   gid_t g;
+  bool r;
 
   if (entered)
     return entered_uid;
-  if (read_marker (&u, &g))
+  if (read_marker (&u, &g, &r))
     return u;
   return getuid ();
 }
@@ -187,10 +193,11 @@ husk_userns_outer_gid (void)
 {
   uid_t u;
   gid_t g;
+  bool r;
 
   if (entered)
     return entered_gid;
-  if (read_marker (&u, &g))
+  if (read_marker (&u, &g, &r))
     return g;
   return getgid ();
 }
@@ -199,6 +206,20 @@ bool
 husk_userns_is_rootless (void)
 {
   return husk_userns_outer_uid () != 0;
+}
+
+bool
+husk_userns_can_chown (void)
+{
+  uid_t u;
+  gid_t g;
+  bool r;
+
+  if (entered)
+    return entered_ranges;
+  if (read_marker (&u, &g, &r))
+    return r;
+  return geteuid () == 0;
 }
 
 /* ---- the parent's side: mapping ---- */
@@ -539,12 +560,14 @@ child_become_root (const struct id_plan *p, husk_error_t *err)
   if (setresuid (0, 0, 0) < 0)
     return husk_make_error (err, errno, "setting up the user namespace: setresuid");
 
-  marker = xasprintf ("%lu:%lu", (unsigned long)p->uid, (unsigned long)p->gid);
+  marker = xasprintf ("%lu:%lu:%d", (unsigned long)p->uid, (unsigned long)p->gid,
+                      p->has_subuid && p->has_subgid ? 1 : 0);
   if (setenv (HUSK_USERNS_ENV, marker, 1) < 0)
     return husk_make_error (err, errno, "setting up the user namespace: setenv");
   entered = true;
   entered_uid = p->uid;
   entered_gid = p->gid;
+  entered_ranges = p->has_subuid && p->has_subgid;
   return 0;
 }
 

@@ -1,10 +1,11 @@
 /* Unit tests for runtime/userns.c: the /etc/subuid parser, and what the
    namespace functions do as root (nothing).
 
-   Run as `test-userns --enter [FILE]` the binary is instead a small
-   driver for tests/system/080-rootless.bats: it enters the namespace,
-   prints the ids it sees, and with FILE creates it and chowns it to
-   1000:1000, so the test can check where that id lands on the host.  */
+   Run as `test-userns --enter [FILE]` (and see driver_main) the binary is
+   instead a small driver for tests/system/080-rootless.bats: it enters
+   the namespace, prints the ids it sees, and with FILE creates it and
+   chowns it to 1000:1000, so the test can check where that id lands on
+   the host.  */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -212,11 +213,12 @@ test_marker_ignored_outside_a_namespace (void **state)
   if (geteuid () != 0 || !in_initial_userns ())
     skip ();
   /* Only a real root can be here, and anyone can set a variable.  */
-  assert_int_equal (setenv (HUSK_USERNS_ENV, "1000:1000", 1), 0);
+  assert_int_equal (setenv (HUSK_USERNS_ENV, "1000:1000:1", 1), 0);
   assert_int_equal (husk_userns_outer_uid (), 0);
   assert_int_equal (husk_userns_outer_gid (), getgid ());
   assert_false (husk_userns_inside ());
   assert_false (husk_userns_is_rootless ());
+  assert_true (husk_userns_can_chown ());
   unsetenv (HUSK_USERNS_ENV);
 }
 
@@ -244,15 +246,35 @@ test_outer_ids_without_namespace (void **state)
   assert_int_equal (husk_userns_outer_uid (), getuid ());
   assert_int_equal (husk_userns_outer_gid (), getgid ());
   assert_int_equal (husk_userns_is_rootless (), getuid () != 0);
+  assert_int_equal (husk_userns_can_chown (), geteuid () == 0);
 }
 
-/* The driver for the system test: see the comment at the top.  */
+static void
+print_ids (void)
+{
+  printf ("uid=%u gid=%u outer_uid=%u outer_gid=%u rootless=%d inside=%d can_chown=%d marker=%s\n",
+          (unsigned)getuid (), (unsigned)getgid (), (unsigned)husk_userns_outer_uid (),
+          (unsigned)husk_userns_outer_gid (), husk_userns_is_rootless (), husk_userns_inside (),
+          husk_userns_can_chown (), getenv (HUSK_USERNS_ENV) ? getenv (HUSK_USERNS_ENV) : "");
+  fflush (stdout);
+}
+
+/* The driver for the system test: see the comment at the top.
+   --enter [FILE [STATUS]]  enter, print the ids, chown FILE, exit STATUS
+   --enter-exec [CMD...]    enter, then exec CMD (default: this program
+                            with "--show", a nested process)
+   --show                   print the ids without entering  */
 static int
-enter_main (int argc, char **argv)
+driver_main (int argc, char **argv)
 {
   husk_error_t err = NULL;
   pid_t pid;
 
+  if (strcmp (argv[1], "--show") == 0)
+    {
+      print_ids ();
+      return 0;
+    }
   if (husk_userns_enter (&err) < 0)
     return husk_error_report (&err);
   /* A second call inside is a no-op: no new fork, no new namespace.  */
@@ -264,10 +286,16 @@ enter_main (int argc, char **argv)
       fprintf (stderr, "Error: nested husk_userns_enter forked\n");
       return 125;
     }
-  printf ("uid=%u gid=%u outer_uid=%u outer_gid=%u rootless=%d inside=%d marker=%s\n", (unsigned)getuid (),
-          (unsigned)getgid (), (unsigned)husk_userns_outer_uid (), (unsigned)husk_userns_outer_gid (),
-          husk_userns_is_rootless (), husk_userns_inside (),
-          getenv (HUSK_USERNS_ENV) ? getenv (HUSK_USERNS_ENV) : "");
+  if (strcmp (argv[1], "--enter-exec") == 0)
+    {
+      if (argc > 2)
+        execvp (argv[2], argv + 2);
+      else
+        execl ("/proc/self/exe", argv[0], "--show", NULL);
+      fprintf (stderr, "Error: exec: %s\n", strerror (errno));
+      return 125;
+    }
+  print_ids ();
   if (argc > 2)
     {
       int fd = open (argv[2], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -301,7 +329,7 @@ main (int argc, char **argv)
     cmocka_unit_test (test_outer_ids_without_namespace),
   };
 
-  if (argc > 1 && strcmp (argv[1], "--enter") == 0)
-    return enter_main (argc, argv);
+  if (argc > 1 && husk_has_prefix (argv[1], "--"))
+    return driver_main (argc, argv);
   return cmocka_run_group_tests (tests, NULL, NULL);
 }
