@@ -501,6 +501,15 @@ apply_whiteout (struct apply_ctx *c, struct archive_entry *e, const char *parent
                    AT_SYMLINK_NOFOLLOW)
              < 0)
     return husk_make_error (err, errno, "chown whiteout");
+  /* Its time too, or a diff of this layer would differ from the tar.  */
+  if (archive_entry_mtime_is_set (e))
+    {
+      struct timespec ts[2];
+
+      entry_times (e, ts);
+      if (utimensat (parentfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
+        return husk_make_error (err, errno, "set whiteout times");
+    }
   return 0;
 }
 
