@@ -27,6 +27,7 @@
 #include "husk/image.h"
 #include "husk/layer.h"
 #include "husk/util.h"
+#include "tarsplit.h"
 
 #define METADATA_MAX   (4 * 1024 * 1024)
 #define HEAD_LEN       512
@@ -270,12 +271,17 @@ mem_read (void *ctx, void *buf, size_t len)
 static int
 apply_layer (struct loader *l, struct blob *b, husk_read_fn read, void *ctx, husk_error_t *err)
 {
+  husk_tarsplit_t *split;
   int ret;
 
   ret = husk_store_layer_stage_new (l->s, &b->stage, err);
   if (ret < 0)
     return ret;
-  ret = husk_layer_apply (read, ctx, husk_layer_stage_dirfd (b->stage), &l->opts, &b->res, err);
+  split = husk_tarsplit_new (husk_layer_stage_dirfd (b->stage));
+  husk_tarsplit_set_source (split, read, ctx);
+  ret = husk_layer_apply (husk_tarsplit_read, split, husk_layer_stage_dirfd (b->stage), &l->opts, &b->res,
+                          err);
+  husk_tarsplit_finish (split, ret == 0);
   if (ret < 0)
     {
       if (l->archive_error)

@@ -1,12 +1,13 @@
 /* husk: writing docker-archive and oci-archive tarballs.
 
-   The store keeps extracted layers, not their original tar bytes, so each
-   layer is regenerated with husk_layer_diff.  The regenerated tar may not
-   be byte-identical to the one the layer came from (a different tool wrote
-   it), so the diffIDs recorded in the archive are those of the tars we
-   actually write, and a config whose rootfs.diff_ids differ is rewritten
-   to match: the archive then loads anywhere, at the cost of a new image ID
-   for images whose layers were not produced by husk itself.
+   The store keeps extracted layers, not their original tar bytes.  A layer
+   that was loaded or imported kept a tar-split (tarsplit.h) and is rebuilt
+   byte for byte, so the image keeps its id.  Others (pulled layers, or a
+   tar-split that no longer matches) are regenerated with husk_layer_diff;
+   that tar may differ from the original, so the diffIDs recorded in the
+   archive are those of the tars actually written, and a config whose
+   rootfs.diff_ids differ is rewritten to match: the archive then loads
+   anywhere, at the cost of a new image id.
 
    Each layer tar goes to an unlinked temp file first (tar headers need the
    size up front) and is then copied into the outer tar, so memory stays
@@ -26,6 +27,7 @@
 #include "husk/image.h"
 #include "husk/layer.h"
 #include "husk/util.h"
+#include "tarsplit.h"
 
 #define OCI_MANIFEST_TYPE "application/vnd.oci.image.manifest.v1+json"
 #define OCI_INDEX_TYPE    "application/vnd.oci.image.index.v1+json"
@@ -232,9 +234,22 @@ save_layer (struct saver *sv, const char *stored_diff_id, size_t *index, husk_er
   tmpfd = open_tmpfile (sv->s, err);
   if (tmpfd < 0)
     return tmpfd;
-  ret = husk_layer_diff (dirfd, tmpfd, HUSK_COMPRESSION_NONE, &res, err);
+  /* The tar the layer came from, when a tar-split was kept; otherwise (or
+     if the content changed since) a freshly generated one.  */
+  ret = husk_tarsplit_rebuild (path, tmpfd, &res.diff_id, &res.size, err);
   if (ret < 0)
     return husk_error_wrap (err, "exporting layer %s", stored_diff_id);
+  if (ret == 0 || strcmp (res.diff_id, stored_diff_id) != 0)
+    {
+      if (ret > 0)
+        husk_debug ("layer %s: tar-split replay gave %s, regenerating", stored_diff_id, res.diff_id);
+      husk_layer_diff_result_clear (&res);
+      if (ftruncate (tmpfd, 0) < 0 || lseek (tmpfd, 0, SEEK_SET) < 0)
+        return husk_make_error (err, errno, "truncating the temporary copy of layer %s", stored_diff_id);
+      ret = husk_layer_diff (dirfd, tmpfd, HUSK_COMPRESSION_NONE, &res, err);
+      if (ret < 0)
+        return husk_error_wrap (err, "exporting layer %s", stored_diff_id);
+    }
   if (lseek (tmpfd, 0, SEEK_SET) < 0)
     {
       husk_layer_diff_result_clear (&res);

@@ -8,6 +8,7 @@
 #include "husk/image.h"
 #include "husk/layer.h"
 #include "husk/util.h"
+#include "tarsplit.h"
 
 static const char *
 layer_media_type (enum husk_compression c)
@@ -54,6 +55,7 @@ husk_image_import (husk_store_t *s, int in_fd, char *const *changes, const char 
   cleanup_free char *config_data = NULL;
   struct husk_layer_apply_opts opts = { 0 };
   struct husk_layer_apply_result res = { 0 };
+  husk_tarsplit_t *split;
   size_t config_len;
   int fd = in_fd;
   int ret;
@@ -77,7 +79,10 @@ husk_image_import (husk_store_t *s, int in_fd, char *const *changes, const char 
     return ret;
   opts.userxattr = husk_store_rootless (s);
   opts.no_chown = geteuid () != 0;
-  ret = husk_layer_apply (husk_read_fd, &fd, husk_layer_stage_dirfd (stage), &opts, &res, err);
+  split = husk_tarsplit_new (husk_layer_stage_dirfd (stage));
+  husk_tarsplit_set_source (split, husk_read_fd, &fd);
+  ret = husk_layer_apply (husk_tarsplit_read, split, husk_layer_stage_dirfd (stage), &opts, &res, err);
+  husk_tarsplit_finish (split, ret == 0);
   if (ret < 0)
     {
       husk_layer_apply_result_clear (&res);

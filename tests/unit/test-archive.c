@@ -400,6 +400,8 @@ test_docker_roundtrip (void **state)
   r = find_image (f->s2, "localhost/rt:v2");
   assert_non_null (r);
   assert_string_equal (r->id, l.ids[0]);
+  /* The layer tar was rebuilt byte for byte from its tar-split.  */
+  assert_string_equal (l.ids[0], id);
   assert_true (strv_contains (r->names, "localhost/rt:latest"));
   assert_int_equal (stage_count (f->s2), 0);
 
@@ -542,12 +544,14 @@ expect_load_error (struct fixture *f, const struct file *files, size_t n, const 
 
 /* A valid docker-archive by hand: one layer; config diff_ids as given.  */
 static void
-docker_archive_files (struct file *files, char **bufs, const char *config_diff_id, const char *layer_path)
+docker_archive_files_gz (struct file *files, char **bufs, const char *config_diff_id, const char *layer_path,
+                         bool gzip)
 {
-  const struct file lf[] = { { "hello", "world\n", 0 } };
-  size_t llen;
-  char *layer = make_tar (lf, 1, false, &llen);
-  char *diff_id = husk_digest_buffer (layer, llen);
+  const struct file lf[] = { { "dir", NULL, 0 }, { "dir/hello", "world\n", 0 }, { "empty", "", 0 } };
+  size_t llen, plain_len;
+  cleanup_free char *plain = make_tar (lf, 3, false, &plain_len);
+  char *layer = make_tar (lf, 3, gzip, &llen);
+  char *diff_id = husk_digest_buffer (plain, plain_len);
   char *config = xasprintf ("{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{\"type\":\"layers\","
                             "\"diff_ids\":[\"%s\"]}}",
                             config_diff_id ? config_diff_id : diff_id);
@@ -564,6 +568,12 @@ docker_archive_files (struct file *files, char **bufs, const char *config_diff_i
 }
 
 static void
+docker_archive_files (struct file *files, char **bufs, const char *config_diff_id, const char *layer_path)
+{
+  docker_archive_files_gz (files, bufs, config_diff_id, layer_path, false);
+}
+
+static void
 free_bufs (char **bufs)
 {
   for (int i = 0; i < 4; i++)
@@ -574,23 +584,43 @@ static void
 test_handmade_docker (void **state)
 {
   struct fixture *f = *state;
-  struct file files[3];
-  char *bufs[4];
-  size_t len;
-  cleanup_free char *tar = NULL;
-  cleanup_close int fd = -1;
-  struct loaded l = { 0 };
-  husk_error_t err = NULL;
 
-  docker_archive_files (files, bufs, NULL, "l1/layer.tar");
-  tar = make_tar (files, 3, false, &len);
-  fd = temp_fd (f, tar, len);
-  if (husk_archive_load (f->s2, fd, on_loaded, &l, &err) < 0)
-    fail_msg ("load: %s", err->msg);
-  assert_int_equal (strv_len (l.names), 1);
-  assert_true (husk_has_suffix (l.names[0], " localhost/hand:made"));
-  loaded_clear (&l);
-  free_bufs (bufs);
+  for (int gzip = 0; gzip <= 1; gzip++)
+    {
+      struct file files[3];
+      char *bufs[4];
+      size_t len, n;
+      cleanup_free char *tar = NULL;
+      cleanup_close int fd = -1;
+      struct loaded l = { 0 };
+      husk_error_t err = NULL;
+      cleanup_free char *want_id = NULL;
+
+      docker_archive_files_gz (files, bufs, NULL, "l1/layer.tar", gzip);
+      want_id = husk_digest_buffer (bufs[1], strlen (bufs[1]));
+      tar = make_tar (files, 3, false, &len);
+      fd = temp_fd (f, tar, len);
+      if (husk_archive_load (f->s2, fd, on_loaded, &l, &err) < 0)
+        fail_msg ("load: %s", err->msg);
+      assert_int_equal (strv_len (l.names), 1);
+      assert_true (husk_has_suffix (l.names[0], " localhost/hand:made"));
+      assert_string_equal (l.ids[0], husk_digest_hex (want_id));
+
+      /* Saved again: the same config, and the layer as it was uncompressed.  */
+      {
+        char *names[] = { (char *)"localhost/hand:made", NULL };
+        struct husk_archive_image img = { .id = l.ids[0], .names = names };
+        cleanup_close int out = save_to_fd (f, f->s2, &img, 1, HUSK_ARCHIVE_DOCKER);
+        struct entry *e = read_entries (out, &n);
+        cleanup_free char *cfgname = xasprintf ("%s.json", husk_digest_hex (want_id));
+        cleanup_free char *layername = xasprintf ("%s/layer.tar", husk_digest_hex (bufs[3]));
+        assert_non_null (find_entry (e, n, cfgname));
+        assert_non_null (find_entry (e, n, layername));
+        entries_free (e, n);
+      }
+      loaded_clear (&l);
+      free_bufs (bufs);
+    }
 }
 
 static void
