@@ -421,7 +421,16 @@ create_special (struct apply_ctx *c, struct archive_entry *e, mode_t type, int p
     case AE_IFBLK:
     case AE_IFIFO:
       if (mknodat (parentfd, base, type | 0600, type == AE_IFIFO ? 0 : archive_entry_rdev (e)) < 0)
-        return husk_make_error (err, errno, "mknod");
+        {
+          /* In a user namespace devices can't be made; the runtime
+             provides /dev anyway, so go on like containers/storage.  */
+          if (errno == EPERM && type != AE_IFIFO)
+            {
+              husk_debug ("%s: cannot create a device node here, skipped", path);
+              return 0;
+            }
+          return husk_make_error (err, errno, "mknod");
+        }
       break;
     default:
       return husk_make_error (err, 0, "unsupported file type 0%o", (unsigned)type);
@@ -453,7 +462,7 @@ clear_existing (struct apply_ctx *c, int parentfd, const char *base, bool keep_d
       int ret;
 
       if (dup_fd < 0)
-        return husk_make_error (err, errno, "dup");
+        return husk_make_error (err, errno, "dup parent directory");
       drop_parent_cache (c);
       ret = husk_rm_rf_at (dup_fd, base, err);
       close (dup_fd);

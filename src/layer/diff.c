@@ -122,10 +122,12 @@ list_dir (int fd, const char *path, char ***out, husk_error_t *err)
   char **names = NULL;
   size_t n = 0, cap = 0;
   struct dirent *de;
-  int fd2 = fcntl (fd, F_DUPFD_CLOEXEC, 0);
+  /* A new open file description: a dup would share (and move) the
+     caller's directory offset.  */
+  int fd2 = openat (fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
   if (fd2 < 0)
-    return husk_make_error (err, errno, "dup");
+    return husk_make_error (err, errno, "open %s", path);
   dir = fdopendir (fd2);
   if (dir == NULL)
     {

@@ -245,10 +245,10 @@ rm_rf_children (int dfd, const char *name, husk_error_t *err)
 {
   cleanup_dir DIR *dir = NULL;
   struct dirent *de;
-  int fd2 = dup (dfd);
+  int fd2 = openat (dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
   if (fd2 < 0)
-    return husk_make_error (err, errno, "dup");
+    return husk_make_error (err, errno, "open `%s`", name);
   dir = fdopendir (fd2);
   if (dir == NULL)
     {

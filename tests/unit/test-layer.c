@@ -847,6 +847,17 @@ test_diff_roundtrip (void **state)
       assert_text (f->fd, "B/dir/latin1-\xe9", "not utf-8");
     }
 
+  /* The same fd walked twice gives the same answer.  */
+  {
+    cleanup_close int a = openat (f->fd, "A", O_RDONLY | O_DIRECTORY);
+    cleanup_free char *id1 = NULL;
+    cleanup_free char *id2 = NULL;
+    assert_int_equal (husk_layer_digest_dir (a, &id1, NULL, &err), 0);
+    assert_int_equal (husk_layer_digest_dir (a, &id2, NULL, &err), 0);
+    assert_string_equal (id1, id_a);
+    assert_string_equal (id2, id_a);
+  }
+
   /* A change shows in the diffID.  */
   {
     cleanup_free char *id_c = NULL;
