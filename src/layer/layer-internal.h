@@ -60,6 +60,7 @@ struct layer_sink
   uint64_t out_size;
   void *z;    /* z_stream */
   void *zstd; /* ZSTD_CStream */
+  void *isal; /* struct isal_zstream, when ISA-L compresses gzip */
   unsigned char *obuf;
   size_t obuf_size;
   husk_error_t err;

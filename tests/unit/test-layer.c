@@ -718,7 +718,9 @@ test_diff_roundtrip (void **state)
   husk_error_t err = NULL;
   struct husk_layer_apply_result res;
   struct husk_layer_diff_result d;
-  enum husk_compression comps[] = { HUSK_COMPRESSION_NONE, HUSK_COMPRESSION_GZIP, HUSK_COMPRESSION_ZSTD };
+  /* The last gzip pass uses zlib instead of ISA-L, both ways.  */
+  enum husk_compression comps[]
+      = { HUSK_COMPRESSION_NONE, HUSK_COMPRESSION_GZIP, HUSK_COMPRESSION_ZSTD, HUSK_COMPRESSION_GZIP };
   struct tarb t;
   size_t len, i;
   cleanup_free char *tar = NULL;
@@ -792,6 +794,8 @@ test_diff_roundtrip (void **state)
       cleanup_free char *id_b = NULL;
       size_t blen;
 
+      if (i == 3)
+        setenv ("HUSK_NO_ISAL", "1", 1);
       reset_dir (f, "B");
       out = openat (f->fd, "out.tar", O_RDWR | O_CREAT | O_TRUNC, 0600);
       assert_true (out >= 0);
@@ -824,6 +828,7 @@ test_diff_roundtrip (void **state)
       husk_layer_apply_result_clear (&res);
       husk_layer_diff_result_clear (&d);
 
+      unsetenv ("HUSK_NO_ISAL");
       id_b = digest_dir_at (f->fd, "B");
       assert_string_equal (id_a, id_b);
       /* The whiteouts and the hardlink survived the trip.  */
