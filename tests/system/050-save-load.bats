@@ -129,6 +129,7 @@ assert_archive_is_fixture() {
   local old=$output
   run_husk load -q -i "$FIXTURE_DOCKER_ARCHIVE"
   run_husk images --no-trunc --format '{{.ID}} {{.Repository}}:{{.Tag}}'
+  strip_sha256
   assert_line "$FIXTURE_ID $FIXTURE_NAME"
   assert_line "$old <none>:<none>"
 }
@@ -260,6 +261,7 @@ assert_archive_is_fixture() {
   assert_line "Loaded image: sha256:$third"
   assert_line_count 3
   run_husk images --no-trunc --format '{{.ID}} {{.Repository}}:{{.Tag}}'
+  strip_sha256
   assert_line "$FIXTURE_ID $FIXTURE_NAME"
   assert_line "$second localhost/second:v2"
   assert_line "$third <none>:<none>"
@@ -286,6 +288,7 @@ assert_archive_is_fixture() {
   assert_line "Loaded image: localhost/one:1"
   assert_line "Loaded image: localhost/two:2"
   run_husk images --no-trunc --format '{{.ID}} {{.Repository}}:{{.Tag}}'
+  strip_sha256
   assert_line "$FIXTURE_ID localhost/one:1"
   assert_line "$v localhost/two:2"
 }

@@ -34,6 +34,7 @@ populate() {
   assert_line_count 2
 
   run_husk images -a --no-trunc -q
+  strip_sha256
   assert_line "$FIXTURE_ID"
   assert_line "$NAMED"
   assert_line_count 2

@@ -91,6 +91,18 @@ _husk_show_run() {
   } >&2
 }
 
+# Full ids: the brief asks for bare 64-hex ids, Podman prints
+# "sha256:<64 hex>" for `images --no-trunc` (-q, the table and {{.ID}}).
+# Accept both: drop the prefix from $output and $lines after such a run.
+strip_sha256() {
+  output=$(sed -E 's/(^|[[:space:]])sha256:([0-9a-f]{64})/\1\2/g' <<<"$output")
+  if [[ -z $output ]]; then
+    lines=()
+  else
+    mapfile -t lines <<<"$output"
+  fi
+}
+
 # The husk failure every bad input must produce: exit 125, nothing else
 # than an "Error: ..." message on stderr, and (optionally) the message
 # containing SUBSTRING.  Call right after run_husk '?' or run_husk 125.
