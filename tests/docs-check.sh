@@ -128,7 +128,7 @@ option_block() {
 # separated by \x1f: name, short, type, arg, default.
 check_command() {
   local path=$1 summary=$2 opts=$3
-  local text help name short type arg def heading rel re block
+  local text help name short _type arg def heading rel re block
   local -a lines
   page_of "$path"
   source_of "$page"
@@ -160,11 +160,12 @@ check_command() {
   fi
 
   # shellcheck disable=SC2086 # the path is words
-  help=$("$husk_bin" $path --help 2>&1)
-  [[ $? -eq 0 ]] || fail "husk ${path:+$path }--help: exit status is not 0"
+  if ! help=$("$husk_bin" $path --help 2>&1); then
+    fail "husk ${path:+$path }--help: exit status is not 0"
+  fi
 
   local -A known=()
-  while IFS=$'\x1f' read -r name short type arg def; do
+  while IFS=$'\x1f' read -r name short _type arg def; do
     [[ -n $name ]] || continue
     known[$name]=1
     heading="*--$name*"
@@ -292,7 +293,8 @@ done <"$work/completion.out"
 
 # ---- runnable examples -------------------------------------------------
 run_examples() {
-  local src=$1 rel=${1#"$repo"/} n=0 dir cmd out status
+  local src=$1 rel=${1#"$repo"/} dir out
+  local -a cmds
   mapfile -t cmds < <(awk '
     /^; runnable$/ { want = 1; next }
     want && /^```/ { want = 0; inblock = 1; next }
@@ -304,23 +306,30 @@ run_examples() {
   dir=$(mktemp -d "$work/example.XXXXXX")
   mkdir -p "$dir/cwd" "$dir/store"
   cp "$fixtures/rootfs.tar" "$dir/cwd/rootfs.tar"
-  if ! out=$(timeout 120 "$husk_bin" --root "$dir/store/root" --runroot "$dir/store/run" \
-    import -q "$dir/cwd/rootfs.tar" busybox 2>&1 </dev/null); then
-    fail "$rel: examples: could not import the fixture as busybox: $out"
-    return
-  fi
-  for cmd in "${cmds[@]}"; do
-    out=$(cd "$dir/cwd" && HUSK_DOCS_BIN=$husk_bin HUSK_DOCS_STORE=$dir/store \
-      timeout 120 bash --norc --noprofile -o pipefail -c '
-        husk() { "$HUSK_DOCS_BIN" --root "$HUSK_DOCS_STORE/root" --runroot "$HUSK_DOCS_STORE/run" "$@"; }
-        eval "$1"' _ "$cmd" 2>&1 </dev/null)
-    status=$?
-    n=$((n + 1))
-    if [[ $status -ne 0 ]]; then
-      fail "$rel: example failed (exit $status): \$ $cmd: $(tail -n 3 <<<"$out" | tr '\n' ' ')"
-    fi
-  done
-  examples_run=$((examples_run + n))
+  # One shell per page runs its commands in order (a page's examples may
+  # build on each other) and names each one that fails.
+  out=$(cd "$dir/cwd" && HUSK_DOCS_BIN=$husk_bin HUSK_DOCS_STORE=$dir/store \
+    bash --norc --noprofile -o pipefail -c '
+      husk() {
+        timeout 120 "$HUSK_DOCS_BIN" --root "$HUSK_DOCS_STORE/root" \
+          --runroot "$HUSK_DOCS_STORE/run" "$@"
+      }
+      if ! seed=$(husk import -q rootfs.tar busybox 2>&1); then
+        echo "examples: could not import the fixture as busybox: $seed"
+        exit 0
+      fi
+      for cmd in "$@"; do
+        out=$(eval "$cmd" 2>&1 </dev/null)
+        status=$?
+        if [[ $status -ne 0 ]]; then
+          echo "example failed (exit $status): \$ $cmd: $(tail -n 3 <<<"$out" | tr "\n" " ")"
+        fi
+      done' _ "${cmds[@]}" 2>&1 </dev/null)
+  examples_run=$((examples_run + ${#cmds[@]}))
+  [[ -z $out ]] && return 0
+  while IFS= read -r line; do
+    fail "$rel: $line"
+  done <<<"$out"
 }
 
 examples_run=0
@@ -332,7 +341,7 @@ if [[ $examples -eq 1 ]]; then
     echo "docs-check: no $fixtures/rootfs.tar (tests/fixtures/mkimage.sh failed): examples not run" >&2
   else
     for page in "${!pages_expected[@]}"; do
-      src=$(source_of "$page")
+      source_of "$page"
       [[ -n $src ]] && run_examples "$src"
     done
   fi
