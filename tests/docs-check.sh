@@ -15,6 +15,8 @@
 #     as in the table), followed by "Default: VALUE" in its paragraph when
 #     the table has a default, and no heading documents a flag the command
 #     does not have;
+#   - the page of each group (husk.1 for the top level) lists the page of
+#     each of its commands as *husk-<path>*(1);
 #   - every option shows up as "--name" (and "-s, --name") in
 #     `husk <path> --help`;
 #   - the built page BUILD/man/husk-<path>.1 exists and `man -l` renders it
@@ -201,10 +203,11 @@ check_command() {
   fi
 }
 
-# One record per command: "C\x1fPATH\x1fSUMMARY", then its options
+# One record per command: "C\x1fPATH\x1fSUMMARY\x1fGROUP", then its options
 # "O\x1fNAME\x1fSHORT\x1fTYPE\x1fARG\x1fDEFAULT".
 declare -A pages_expected=()
 built_pages=()
+groups=()
 ncommands=0
 flush_command() {
   if [[ -n ${cur_path+x} ]]; then
@@ -216,14 +219,30 @@ while IFS=$'\x1f' read -r kind a b rest; do
   if [[ $kind == C ]]; then
     flush_command
     cur_path=$a cur_summary=$b cur_opts=
+    [[ -n $a && ${rest%%$'\x1f'*} == true ]] && groups+=("$a")
     page_of "$a"
     pages_expected[$page]=1
   else
     cur_opts+=$a$'\x1f'$b$'\x1f'$rest$'\n'
   fi
-done < <(jq -r '.[] | (["C", .path, .summary] | join("\u001f")),
+done < <(jq -r '.[] | (["C", .path, .summary, (.group | tostring)] | join("\u001f")),
   (.options[] | ["O", .name, .short // "", .type, .arg // "", .default // ""] | join("\u001f"))' <<<"$table")
 flush_command
+
+# The page of a group lists each of its commands: "*husk-image-ls*(1)" in
+# husk-image.1, "*husk-images*(1)" in husk.1.
+for path in "${!pages_expected[@]}"; do
+  [[ $path == husk ]] && continue
+  words=${path#husk-}
+  parent=husk
+  for group in "${groups[@]}"; do
+    [[ $words == "${group// /-}-"* ]] && parent=husk-${group// /-}
+  done
+  source_of "$parent"
+  if [[ -n $src && $(<"$src") != *"*$path*(1)"* ]]; then
+    fail "${src#"$repo"/}: does not list *$path*(1)"
+  fi
+done
 
 # man -l on every page, a few at a time: man-db costs ~0.5 s a page here,
 # most of it in setting up its own seccomp sandbox, which a check of our
