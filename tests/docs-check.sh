@@ -307,7 +307,10 @@ HUSK_DOCS_BIN=$husk_bin HUSK_DOCS_STORE=$work/completion-store bash --norc --nop
   done <"$2"
 ' _ "$work/completion.bash" "$work/expect" >"$work/completion.out" 2>&1
 while IFS= read -r line || [[ -n $line ]]; do
-  fail "$line"
+  case $line in
+  "bash completion:"* | "husk completion bash:"*) fail "$line" ;;
+  *) fail "bash completion: the script fails: ${line#"$work"/}" ;;
+  esac
 done <"$work/completion.out"
 
 # ---- runnable examples -------------------------------------------------
