@@ -349,8 +349,8 @@ dispatch (struct cli_ctx *ctx, const struct cli_cmd *group, const char *path, in
   if (argc == 0 || strcmp (argv[0], "--help") == 0 || strcmp (argv[0], "-h") == 0)
     {
       cli_print_help (group, path, stdout);
-      if (argc == 0 && *path)
-        return husk_make_error (err, 0, "missing command 'husk %s COMMAND'", path);
+      if (argc == 0)
+        return husk_make_error (err, 0, "missing command 'husk %s%sCOMMAND'", path, *path ? " " : "");
       return 0;
     }
   if (argv[0][0] == '-')

@@ -55,8 +55,9 @@ cmd_import (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
   ret = husk_image_import (s, fd, changes, cli_string (a, "message"), names, &id, err);
   if (ret < 0)
     return husk_error_wrap (err, "import %s", src);
-  if (!cli_bool (a, "quiet"))
-    printf ("%s\n", id);
+  /* Podman prints the id with its algorithm, with or without -q (which
+     only silences progress).  */
+  printf ("sha256:%s\n", id);
   return 0;
 }
 
@@ -180,19 +181,12 @@ out:
   return ret < 0 ? ret : 0;
 }
 
-struct load_report
-{
-  bool quiet;
-};
-
 static void
 print_loaded (void *ctx, const char *id, char *const *names)
 {
-  struct load_report *r = ctx;
   size_t i;
 
-  if (r->quiet)
-    return;
+  (void)ctx;
   if (names == NULL || names[0] == NULL)
     printf ("Loaded image: sha256:%s\n", id);
   for (i = 0; names && names[i]; i++)
@@ -203,7 +197,6 @@ int
 cmd_load (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
 {
   const char *input = cli_string (a, "input");
-  struct load_report report = { cli_bool (a, "quiet") };
   cleanup_close int fd = -1;
   husk_store_t *s;
   int ret;
@@ -216,7 +209,7 @@ cmd_load (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
   ret = cli_store (ctx, &s, err);
   if (ret < 0)
     return ret;
-  ret = husk_archive_load (s, fd, print_loaded, &report, err);
+  ret = husk_archive_load (s, fd, print_loaded, NULL, err);
   if (ret < 0)
     return husk_error_wrap (err, "load %s", input ? input : "from standard input");
   return 0;

@@ -96,6 +96,11 @@ int cli_image_lookup (husk_store_t *s, const char *arg, struct husk_image_record
 /* Parse and normalize a name given for a new local image (tag, import).  */
 int cli_local_name (const char *arg, char **out, husk_error_t *err);
 
+/* "repo@digest" for every name of the image, as Podman's RepoDigests.  */
+husk_json_t *cli_repo_digests (const struct husk_image_record *r);
+/* Go's time.RFC3339 in UTC: "2024-01-01T00:00:00Z".  */
+char *cli_format_time (int64_t ns);
+
 /* Read a y/N answer from stdin.  */
 bool cli_confirm (const char *question);
 

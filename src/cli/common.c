@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 #include "husk/util.h"
@@ -125,4 +126,36 @@ cli_local_name (const char *arg, char **out, husk_error_t *err)
   husk_reference_normalize_local (ref);
   *out = husk_reference_string (ref);
   return 0;
+}
+
+husk_json_t *
+cli_repo_digests (const struct husk_image_record *r)
+{
+  cleanup_strv char **out = strv_dup (r->digests);
+  size_t i;
+
+  for (i = 0; r->digest && r->names && r->names[i]; i++)
+    {
+      const char *slash = strrchr (r->names[i], '/');
+      const char *colon = strchr (slash ? slash : r->names[i], ':');
+      const char *at = strchr (r->names[i], '@');
+      size_t end
+          = at ? (size_t)(at - r->names[i]) : (colon ? (size_t)(colon - r->names[i]) : strlen (r->names[i]));
+      cleanup_free char *d = xasprintf ("%.*s@%s", (int)end, r->names[i], r->digest);
+      if (!strv_contains (out, d))
+        strv_append (&out, d);
+    }
+  return husk_json_from_strv (out);
+}
+
+char *
+cli_format_time (int64_t ns)
+{
+  time_t t = (time_t)(ns / 1000000000LL);
+  struct tm tm;
+  char buf[64];
+
+  gmtime_r (&t, &tm);
+  strftime (buf, sizeof (buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return xstrdup (buf);
 }

@@ -181,7 +181,7 @@ image_json (husk_store_t *s, const struct husk_image_record *r)
   husk_json_set_string (o, "Id", r->id);
   husk_json_set_string (o, "ParentId", "");
   husk_json_set (o, "RepoTags", husk_json_new_null ());
-  husk_json_set (o, "RepoDigests", husk_json_from_strv (r->digests));
+  husk_json_set (o, "RepoDigests", cli_repo_digests (r));
   husk_json_set_int (o, "Size", (int64_t)r->size);
   husk_json_set_int (o, "SharedSize", 0);
   husk_json_set_int (o, "VirtualSize", (int64_t)r->size);
@@ -474,6 +474,12 @@ rmi_one (husk_store_t *s, const char *arg, bool force, husk_error_t *err)
   int ret;
 
   ret = cli_image_lookup (s, arg, &r, err);
+  if (ret < 0 && force && strstr ((*err)->msg, "image not known"))
+    {
+      /* Podman: -f makes a missing image not an error.  */
+      husk_error_release (err);
+      return 0;
+    }
   if (ret < 0)
     return ret;
   name = matched_name (r, arg);
@@ -537,6 +543,18 @@ cmd_rmi (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
         }
       husk_store_unlock (s);
       return ret < 0 ? ret : 0;
+    }
+  /* Without -f, every name must resolve before anything is removed, so a
+     typo never leaves a half-done removal behind.  */
+  for (i = 0; !force && i < a->argc; i++)
+    {
+      struct husk_image_record *r;
+      ret = cli_image_lookup (s, a->argv[i], &r, err);
+      if (ret < 0)
+        {
+          husk_store_unlock (s);
+          return ret;
+        }
     }
   for (i = 0; i < a->argc; i++)
     {

@@ -61,7 +61,7 @@ cli_image_inspect_json (husk_store_t *s, const struct husk_image_record *r, husk
   husk_json_set_string (o, "Id", r->id);
   husk_json_set_string (o, "Digest", r->digest ? r->digest : "");
   husk_json_set (o, "RepoTags", husk_json_from_strv (r->names));
-  husk_json_set (o, "RepoDigests", husk_json_from_strv (r->digests));
+  husk_json_set (o, "RepoDigests", cli_repo_digests (r));
   husk_json_set_string (o, "Parent", "");
   husk_json_set_string (o, "Comment", image_comment (config));
   husk_json_set (o, "Created", clone_or (husk_json_get (config, "created"), husk_json_new_string ("")));
@@ -240,7 +240,7 @@ history_rows (husk_store_t *s, const struct husk_image_record *r, const husk_jso
         }
       else
         {
-          cleanup_free char *at = husk_format_rfc3339 (created);
+          cleanup_free char *at = cli_format_time (created);
           cleanup_free char *sz = xasprintf ("%llu", (unsigned long long)size);
           husk_json_set_string (row, "Created", at);
           husk_json_set_string (row, "Size", sz);

@@ -11,6 +11,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "husk/template.h"
 
@@ -117,6 +118,25 @@ struct func_def
   int max_args; /* -1: variadic */
   template_fn fn;
 };
+
+/* Field names in husk's JSON follow Podman's keys, some camelCase
+   ("store.graphRoot") where Podman's templates use the Go struct field
+   ("{{.Store.GraphRoot}}").  An exact key wins; otherwise a key equal
+   ignoring case is used, so both spellings work.  */
+static husk_json_t *
+field_lookup (const husk_json_t *obj, const char *name)
+{
+  husk_json_t *v = husk_json_get (obj, name);
+  size_t i, n;
+
+  if (v)
+    return v;
+  n = husk_json_object_len (obj);
+  for (i = 0; i < n; i++)
+    if (strcasecmp (husk_json_object_key_at (obj, i), name) == 0)
+      return husk_json_object_value_at (obj, i);
+  return NULL;
+}
 
 static const struct func_def *find_func (const char *name);
 
@@ -2195,7 +2215,7 @@ eval_field (const struct val *base, char **path, struct val *res, husk_error_t *
       if (husk_json_type (cur) != HUSK_JSON_OBJECT)
         return husk_make_error (err, 0, "template: can't evaluate field %s in type %s", path[i],
                                 type_name (cur));
-      cur = husk_json_get (cur, path[i]);
+      cur = field_lookup (cur, path[i]);
     }
   val_set_child (res, base, cur);
   return 0;
