@@ -8,6 +8,7 @@
 
 #include "husk/error.h"
 #include "husk/json.h"
+#include "husk/layer.h"
 #include "husk/store.h"
 
 /* ---- references ---- */
@@ -95,6 +96,16 @@ int husk_archive_save (husk_store_t *s, const struct husk_archive_image *images,
    exclusive lock itself only for the commit.  */
 typedef void (*husk_archive_loaded_fn) (void *ctx, const char *id, char *const *names);
 int husk_archive_load (husk_store_t *s, int in_fd, husk_archive_loaded_fn loaded, void *ctx, husk_error_t *err);
+
+/* husk_layer_apply into a stage, also keeping a tar-split next to its
+   diff/ so that husk_archive_save can write the layer back byte for byte
+   and the image keeps its id (as podman does).  Pulls should extract with
+   this rather than husk_layer_apply.  The stage is filled
+   (husk_layer_stage_set, with the given media type or, when NULL, one
+   derived from the compression found) on success.  */
+int husk_image_layer_apply (husk_layer_stage_t *stage, husk_read_fn read, void *ctx,
+                            const struct husk_layer_apply_opts *opts, const char *media_type,
+                            struct husk_layer_apply_result *res, husk_error_t *err);
 
 /* Import a tarball (rootfs, maybe compressed) as a single-layer image with
    the given config changes and message; returns the id.  */

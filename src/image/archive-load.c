@@ -27,7 +27,6 @@
 #include "husk/image.h"
 #include "husk/layer.h"
 #include "husk/util.h"
-#include "tarsplit.h"
 
 #define METADATA_MAX   (4 * 1024 * 1024)
 #define HEAD_LEN       512
@@ -271,29 +270,18 @@ mem_read (void *ctx, void *buf, size_t len)
 static int
 apply_layer (struct loader *l, struct blob *b, husk_read_fn read, void *ctx, husk_error_t *err)
 {
-  husk_tarsplit_t *split;
   int ret;
 
   ret = husk_store_layer_stage_new (l->s, &b->stage, err);
   if (ret < 0)
     return ret;
-  split = husk_tarsplit_new (husk_layer_stage_dirfd (b->stage));
-  husk_tarsplit_set_source (split, read, ctx);
-  ret = husk_layer_apply (husk_tarsplit_read, split, husk_layer_stage_dirfd (b->stage), &l->opts, &b->res,
-                          err);
-  husk_tarsplit_finish (split, ret == 0);
+  ret = husk_image_layer_apply (b->stage, read, ctx, &l->opts, NULL, &b->res, err);
   if (ret < 0)
     {
       if (l->archive_error)
         return corrupt (l, err);
       return husk_error_wrap (err, "extracting layer %s", b->path);
     }
-  husk_layer_stage_set (
-      b->stage, b->res.diff_id, b->res.content_size, b->res.blob_digest, b->res.blob_size,
-      b->res.compression == HUSK_COMPRESSION_GZIP   ? "application/vnd.oci.image.layer.v1.tar+gzip"
-      : b->res.compression == HUSK_COMPRESSION_ZSTD ? "application/vnd.oci.image.layer.v1.tar+zstd"
-                                                    : "application/vnd.oci.image.layer.v1.tar");
-  husk_layer_stage_set_diff_size (b->stage, b->res.diff_size);
   return 0;
 }
 

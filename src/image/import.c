@@ -8,22 +8,6 @@
 #include "husk/image.h"
 #include "husk/layer.h"
 #include "husk/util.h"
-#include "tarsplit.h"
-
-static const char *
-layer_media_type (enum husk_compression c)
-{
-  switch (c)
-    {
-    case HUSK_COMPRESSION_GZIP:
-      return "application/vnd.oci.image.layer.v1.tar+gzip";
-    case HUSK_COMPRESSION_ZSTD:
-      return "application/vnd.oci.image.layer.v1.tar+zstd";
-    case HUSK_COMPRESSION_NONE:
-    default:
-      return "application/vnd.oci.image.layer.v1.tar";
-    }
-}
 
 /* Names as the user typed them get the local defaults (localhost/, :latest).  */
 static int
@@ -55,7 +39,6 @@ husk_image_import (husk_store_t *s, int in_fd, char *const *changes, const char 
   cleanup_free char *config_data = NULL;
   struct husk_layer_apply_opts opts = { 0 };
   struct husk_layer_apply_result res = { 0 };
-  husk_tarsplit_t *split;
   size_t config_len;
   int fd = in_fd;
   int ret;
@@ -79,18 +62,12 @@ husk_image_import (husk_store_t *s, int in_fd, char *const *changes, const char 
     return ret;
   opts.userxattr = husk_store_rootless (s);
   opts.no_chown = geteuid () != 0;
-  split = husk_tarsplit_new (husk_layer_stage_dirfd (stage));
-  husk_tarsplit_set_source (split, husk_read_fd, &fd);
-  ret = husk_layer_apply (husk_tarsplit_read, split, husk_layer_stage_dirfd (stage), &opts, &res, err);
-  husk_tarsplit_finish (split, ret == 0);
+  ret = husk_image_layer_apply (stage, husk_read_fd, &fd, &opts, NULL, &res, err);
   if (ret < 0)
     {
       husk_layer_apply_result_clear (&res);
       return husk_error_wrap (err, "importing the tarball");
     }
-  husk_layer_stage_set (stage, res.diff_id, res.content_size, res.blob_digest, res.blob_size,
-                        layer_media_type (res.compression));
-  husk_layer_stage_set_diff_size (stage, res.diff_size);
 
   {
     char *diff_ids[] = { res.diff_id, NULL };

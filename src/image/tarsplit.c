@@ -17,6 +17,7 @@
 
 #include "husk/digest.h"
 #include "husk/fs.h"
+#include "husk/image.h"
 #include "tarsplit.h"
 #include "husk/util.h"
 
@@ -626,4 +627,41 @@ husk_tarsplit_rebuild (const char *diff_path, int out_fd, char **diff_id, uint64
     return 0;
   *diff_id = husk_digester_final (d);
   return 1;
+}
+
+/* ---- applying a layer with a tar-split ---- */
+
+static const char *
+media_type_for (enum husk_compression c)
+{
+  switch (c)
+    {
+    case HUSK_COMPRESSION_GZIP:
+      return "application/vnd.oci.image.layer.v1.tar+gzip";
+    case HUSK_COMPRESSION_ZSTD:
+      return "application/vnd.oci.image.layer.v1.tar+zstd";
+    case HUSK_COMPRESSION_NONE:
+    default:
+      return "application/vnd.oci.image.layer.v1.tar";
+    }
+}
+
+int
+husk_image_layer_apply (husk_layer_stage_t *stage, husk_read_fn read, void *ctx,
+                        const struct husk_layer_apply_opts *opts, const char *media_type,
+                        struct husk_layer_apply_result *res, husk_error_t *err)
+{
+  int dirfd = husk_layer_stage_dirfd (stage);
+  husk_tarsplit_t *split = husk_tarsplit_new (dirfd);
+  int ret;
+
+  husk_tarsplit_set_source (split, read, ctx);
+  ret = husk_layer_apply (husk_tarsplit_read, split, dirfd, opts, res, err);
+  husk_tarsplit_finish (split, ret == 0);
+  if (ret < 0)
+    return ret;
+  husk_layer_stage_set (stage, res->diff_id, res->content_size, res->blob_digest, res->blob_size,
+                        media_type ? media_type : media_type_for (res->compression));
+  husk_layer_stage_set_diff_size (stage, res->diff_size);
+  return 0;
 }
