@@ -53,14 +53,21 @@ setup() {
 }
 
 @test "image ls and image list are images" {
-  run_husk images
+  # Not the CREATED column: "N seconds ago" may tick between two runs.
+  local fmt='table {{.Repository}} {{.Tag}} {{.ID}} {{.Size}}'
+  run_husk images --format "$fmt"
   local expected=$output
+  assert_line_count 6
+  run_husk image ls --format "$fmt"
+  assert_output "$expected"
+  run_husk image list --format "$fmt"
+  assert_output "$expected"
+  run_husk image ls -a --format "$fmt"
+  assert_output "$expected"
+
   run_husk image ls
-  assert_output "$expected"
-  run_husk image list
-  assert_output "$expected"
-  run_husk image ls -a
-  assert_output "$expected"
+  assert_line --index 0 --regexp '^REPOSITORY +TAG +IMAGE ID +CREATED +SIZE *$'
+  assert_line_count 6
 }
 
 @test "images -a (no intermediate images here)" {
