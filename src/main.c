@@ -49,7 +49,8 @@ static const struct cli_opt opts_import[] = {
     "WORKDIR)",
     NULL, "CMD ENTRYPOINT ENV EXPOSE LABEL ONBUILD STOPSIGNAL USER VOLUME WORKDIR" },
   { "message", 'm', CLI_OPT_STRING, "MESSAGE", "Set the commit message for the imported image", NULL, NULL },
-  { "quiet", 'q', CLI_OPT_BOOL, NULL, "Suppress output", NULL, NULL },
+  { "quiet", 'q', CLI_OPT_BOOL, NULL, "Suppress progress output (the image id is still printed)", NULL,
+    NULL },
   { NULL },
 };
 
@@ -95,7 +96,8 @@ static const struct cli_opt opts_save[] = {
 static const struct cli_opt opts_load[] = {
   { "input", 'i', CLI_OPT_STRING, "FILE", "Read from an archive file instead of standard input", NULL,
     "files" },
-  { "quiet", 'q', CLI_OPT_BOOL, NULL, "Suppress the output", NULL, NULL },
+  { "quiet", 'q', CLI_OPT_BOOL, NULL, "Suppress progress output (\"Loaded image\" lines are still printed)",
+    NULL, NULL },
   { NULL },
 };
 

@@ -74,17 +74,17 @@ bash_cmd (const struct cli_cmd *c, const char *path, void *ctx)
             husk_buf_printf (&valflags, " -%c", o->short_name);
           if (o->complete)
             {
-              printf ("_husk_vals[\"%s --%s\"]=\"%s\"\n", path, o->name, o->complete);
+              printf ("_husk_vals[\"husk %s --%s\"]=\"%s\"\n", path, o->name, o->complete);
               if (o->short_name)
-                printf ("_husk_vals[\"%s -%c\"]=\"%s\"\n", path, o->short_name, o->complete);
+                printf ("_husk_vals[\"husk %s -%c\"]=\"%s\"\n", path, o->short_name, o->complete);
             }
         }
     }
-  printf ("_husk_subs[\"%s\"]=\"%s\"\n", path, subs.data ? subs.data : "");
-  printf ("_husk_flags[\"%s\"]=\"%s --help\"\n", path, flags.data ? flags.data : "");
-  printf ("_husk_valflags[\"%s\"]=\"%s\"\n", path, valflags.data ? valflags.data : "");
+  printf ("_husk_subs[\"husk %s\"]=\"%s\"\n", path, subs.data ? subs.data : "");
+  printf ("_husk_flags[\"husk %s\"]=\"%s --help\"\n", path, flags.data ? flags.data : "");
+  printf ("_husk_valflags[\"husk %s\"]=\"%s\"\n", path, valflags.data ? valflags.data : "");
   if (c->args_complete)
-    printf ("_husk_args[\"%s\"]=\"%s\"\n", path, c->args_complete);
+    printf ("_husk_args[\"husk %s\"]=\"%s\"\n", path, c->args_complete);
   husk_buf_free (&subs);
   husk_buf_free (&flags);
   husk_buf_free (&valflags);
@@ -103,12 +103,12 @@ static const char bash_body[]
       "}\n"
       "_husk() {\n"
       "  local cur=\"${COMP_WORDS[COMP_CWORD]}\" prev=\"${COMP_WORDS[COMP_CWORD-1]}\"\n"
-      "  local path=\"\" i w cand\n"
+      "  local path=husk i w cand\n"
       "  for ((i = 1; i < COMP_CWORD; i++)); do\n"
       "    w=\"${COMP_WORDS[i]}\"\n"
       "    case \"$w\" in\n"
       "      -*) [[ \" ${_husk_valflags[$path]} \" == *\" $w \"* ]] && ((i++)) ;;\n"
-      "      *) cand=\"${path:+$path }$w\"; [[ -n \"${_husk_flags[$cand]+x}\" ]] && path=\"$cand\" ;;\n"
+      "      *) cand=\"$path $w\"; [[ -n \"${_husk_flags[$cand]+x}\" ]] && path=\"$cand\" ;;\n"
       "    esac\n"
       "  done\n"
       "  if [[ -n \"${_husk_vals[$path $prev]+x}\" ]]; then _husk_values \"${_husk_vals[$path $prev]}\"; "
@@ -135,11 +135,13 @@ print_bash (void)
   for (i = 0; cli_root.opts[i].name; i++)
     {
       husk_buf_printf (&flags, "%s--%s", flags.len ? " " : "", cli_root.opts[i].name);
+      if (cli_root.opts[i].short_name)
+        husk_buf_printf (&flags, " -%c", cli_root.opts[i].short_name);
       if (cli_root.opts[i].complete)
-        printf ("_husk_vals[\" --%s\"]=\"%s\"\n", cli_root.opts[i].name, cli_root.opts[i].complete);
+        printf ("_husk_vals[\"husk --%s\"]=\"%s\"\n", cli_root.opts[i].name, cli_root.opts[i].complete);
     }
-  printf ("_husk_subs[\"\"]=\"%s\"\n_husk_flags[\"\"]=\"%s\"\n", top.data, flags.data);
-  printf ("_husk_valflags[\"\"]=\"--root --runroot --storage-driver --log-level --tmpdir\"\n");
+  printf ("_husk_subs[\"husk\"]=\"%s\"\n_husk_flags[\"husk\"]=\"%s\"\n", top.data, flags.data);
+  printf ("_husk_valflags[\"husk\"]=\"--root --runroot --storage-driver --log-level --tmpdir\"\n");
   walk (&cli_root, "", bash_cmd, NULL);
   fputs (bash_body, stdout);
   husk_buf_free (&top);
