@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "husk/userns.h"
 #include "husk/util.h"
 
 int
@@ -49,6 +50,9 @@ cmd_import (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
     fd = open (src, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return husk_make_error (err, errno, "open %s", src);
+  ret = husk_userns_enter (err);
+  if (ret < 0)
+    return ret;
   ret = cli_store (ctx, &s, err);
   if (ret < 0)
     return ret;
@@ -144,7 +148,7 @@ cmd_save (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
     return ret;
   if (output == NULL && isatty (1))
     return husk_make_error (err, 0, "refusing to save to terminal. Use -o flag or redirect");
-  ret = cli_store (ctx, &s, err);
+  ret = cli_store_writer (ctx, &s, err);
   if (ret < 0)
     return ret;
   ret = husk_store_lock (s, false, err);
@@ -206,6 +210,9 @@ cmd_load (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
   fd = input ? open (input, O_RDONLY | O_CLOEXEC) : dup (0);
   if (fd < 0)
     return husk_make_error (err, errno, "open %s", input);
+  ret = husk_userns_enter (err);
+  if (ret < 0)
+    return ret;
   ret = cli_store (ctx, &s, err);
   if (ret < 0)
     return ret;

@@ -90,6 +90,10 @@ const struct cli_cmd *cli_find_sub (const struct cli_cmd *table, const char *nam
 /* Open (once) and return the store.  */
 int cli_store (struct cli_ctx *ctx, husk_store_t **out, husk_error_t *err);
 
+/* The same for commands that write layers or may remove them (every
+   exclusive lock can repair): enters the rootless user namespace first.  */
+int cli_store_writer (struct cli_ctx *ctx, husk_store_t **out, husk_error_t *err);
+
 /* Resolve a user's image argument (id, id prefix, name, short name) to a
    record.  Needs at least the shared lock.  */
 int cli_image_lookup (husk_store_t *s, const char *arg, struct husk_image_record **out, husk_error_t *err);

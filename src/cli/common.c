@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "husk/userns.h"
 #include "husk/util.h"
 
 int
@@ -80,6 +81,18 @@ lookup_by_reference (husk_store_t *s, const char *arg, struct husk_image_record 
     }
   *out = best;
   return best ? 1 : 0;
+}
+
+int
+cli_store_writer (struct cli_ctx *ctx, husk_store_t **out, husk_error_t *err)
+{
+  /* Layer files belong to the ids of the user namespace (rootless): only
+     inside it can they be created, read in full or removed.  A no-op for
+     root.  */
+  int ret = husk_userns_enter (err);
+  if (ret < 0)
+    return ret;
+  return cli_store (ctx, out, err);
 }
 
 int

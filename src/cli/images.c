@@ -354,7 +354,7 @@ cmd_tag (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
   husk_store_t *s;
   int i, ret;
 
-  ret = cli_store (ctx, &s, err);
+  ret = cli_store_writer (ctx, &s, err);
   if (ret < 0)
     return ret;
   /* Validate every new name before changing anything.  */
@@ -392,7 +392,7 @@ cmd_untag (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
   husk_store_t *s;
   int i, ret;
 
-  ret = cli_store (ctx, &s, err);
+  ret = cli_store_writer (ctx, &s, err);
   if (ret < 0)
     return ret;
   ret = husk_store_lock (s, true, err);
@@ -515,7 +515,7 @@ cmd_rmi (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
     return husk_make_error (err, 0, "when using the --all switch, you may not pass any image names or IDs");
   if (!all && a->argc == 0)
     return husk_make_error (err, 0, "image name or ID must be specified");
-  ret = cli_store (ctx, &s, err);
+  ret = cli_store_writer (ctx, &s, err);
   if (ret < 0)
     return ret;
   ret = husk_store_lock (s, true, err);
@@ -593,7 +593,7 @@ cmd_image_prune (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
                 "them.\nAre you sure you want to continue?"
               : "WARNING! This command removes all dangling images.\nAre you sure you want to continue?"))
     return 0;
-  ret = cli_store (ctx, &s, err);
+  ret = cli_store_writer (ctx, &s, err);
   if (ret < 0)
     return ret;
   ret = husk_store_lock (s, true, err);

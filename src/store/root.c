@@ -15,6 +15,7 @@
 
 #include "husk/fs.h"
 #include "husk/store.h"
+#include "husk/userns.h"
 #include "husk/util.h"
 #include "store-internal.h"
 
@@ -47,7 +48,7 @@ choose_xdg_runtime_dir (const struct husk_runroot_env *env, char **out, husk_err
                             "state there; fix its mode to 0700 or unset XDG_RUNTIME_DIR",
                             dir, (unsigned)(st.st_mode & 07777));
   /* Inherited from another user (su, sudo -E): not ours, fall back.  */
-  if (st.st_uid != env->uid)
+  if (st.st_uid != env->owner)
     {
       husk_debug ("XDG_RUNTIME_DIR %s is owned by uid %u, not using it", dir, (unsigned)st.st_uid);
       return 0;
@@ -63,7 +64,7 @@ choose_run_user (const struct husk_runroot_env *env, char **out)
   struct stat st;
 
   dir = xasprintf ("%s/%u", env->run_user_base ? env->run_user_base : "/run/user", (unsigned)env->uid);
-  if (lstat (dir, &st) < 0 || !S_ISDIR (st.st_mode) || st.st_uid != env->uid || (st.st_mode & 07777) != 0700)
+  if (lstat (dir, &st) < 0 || !S_ISDIR (st.st_mode) || st.st_uid != env->owner || (st.st_mode & 07777) != 0700)
     return 0;
   *out = xasprintf ("%s/husk", dir);
   return 1;
@@ -84,7 +85,7 @@ choose_tmp (const struct husk_runroot_env *env, char **out, husk_error_t *err)
     return husk_make_error (err, errno, "stat %s", dir);
   if (!S_ISDIR (st.st_mode))
     return husk_make_error (err, 0, "runtime directory %s is not a directory: refusing to use it", dir);
-  if (st.st_uid != env->uid)
+  if (st.st_uid != env->owner)
     return husk_make_error (err, 0,
                             "runtime directory %s is owned by uid %u, not by uid %u: refusing to use it", dir,
                             (unsigned)st.st_uid, (unsigned)env->uid);
@@ -121,7 +122,7 @@ rootless_default_root (void)
     return xasprintf ("%s/husk", data);
   if (home == NULL || home[0] != '/')
     {
-      struct passwd *pw = getpwuid (geteuid ());
+      struct passwd *pw = getpwuid (husk_userns_outer_uid ());
       home = pw && pw->pw_dir ? pw->pw_dir : "/";
     }
   return xasprintf ("%s/.local/share/husk", home);
@@ -256,7 +257,8 @@ resolve_paths (husk_store_t *s, const struct husk_store_opts *opts, husk_error_t
   else
     {
       struct husk_runroot_env env = {
-        .uid = geteuid (),
+        .uid = husk_userns_outer_uid (),
+        .owner = geteuid (),
         .xdg_runtime_dir = getenv ("XDG_RUNTIME_DIR"),
         .run_user_base = "/run/user",
         .tmpdir = getenv ("TMPDIR"),
@@ -280,7 +282,7 @@ husk_store_open (const struct husk_store_opts *opts, husk_store_t **out, husk_er
   int ret;
 
   s->rootfd = s->layersfd = s->imagesfd = s->lockfd = -1;
-  s->rootless = geteuid () != 0;
+  s->rootless = husk_userns_is_rootless ();
 
   ret = resolve_paths (s, opts, err);
   if (ret < 0)

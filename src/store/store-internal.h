@@ -42,7 +42,8 @@ struct husk_store
    tested without being that user.  run_user_base is normally "/run/user".  */
 struct husk_runroot_env
 {
-  uid_t uid;
+  uid_t uid;   /* the user outside any namespace: names /run/user/$UID, husk-run-$UID */
+  uid_t owner; /* the owner of the user's files as seen here: geteuid (), 0 in the rootless namespace */
   const char *xdg_runtime_dir;
   const char *run_user_base;
   const char *tmpdir;

@@ -609,7 +609,7 @@ test_runroot_choice (void **state)
   cleanup_free char *run_user_u = make_dir (run_user, "4242", u, 0700);
   cleanup_free char *tmp = make_dir (f->dir, "tmp", 0, 01777);
   struct husk_runroot_env env
-      = { .uid = u, .xdg_runtime_dir = xdg, .run_user_base = run_user, .tmpdir = tmp };
+      = { .uid = u, .owner = u, .xdg_runtime_dir = xdg, .run_user_base = run_user, .tmpdir = tmp };
   cleanup_free char *expect = NULL;
   husk_error_t err = NULL;
   char *out = NULL;
@@ -641,7 +641,7 @@ test_runroot_choice (void **state)
 
   /* 3: /run/user/$UID not 0700: ${TMPDIR}/husk-run-$UID, created 0700.  */
   assert_int_equal (chmod (run_user_u, 0755), 0);
-  env.uid = geteuid ();
+  env.uid = env.owner = geteuid ();
   env.run_user_base = "/nonexistent";
   assert_int_equal (husk_store_choose_runroot (&env, &out, &err), 0);
   free (expect);
@@ -661,7 +661,7 @@ test_runroot_choice (void **state)
   }
 
   /* Pre-created by another user: refused.  */
-  env.uid = u;
+  env.uid = env.owner = u;
   env.run_user_base = run_user;
   {
     cleanup_free char *squat = make_dir (tmp, "husk-run-4242", u + 1, 0700);
