@@ -23,9 +23,6 @@
 #include "husk/userns.h"
 #include "husk/util.h"
 
-/* src/runtime is not in the top-level meson.build yet: build the module
-   into this test directly.  Drop this line once libhusk has it.  */
-#include "src/runtime/userns.c"
 
 struct fixture
 {
