@@ -26,6 +26,7 @@
 #include "husk/digest.h"
 #include "husk/image.h"
 #include "husk/layer.h"
+#include "husk/userns.h"
 #include "husk/util.h"
 
 #define METADATA_MAX   (4 * 1024 * 1024)
@@ -850,7 +851,7 @@ husk_archive_load (husk_store_t *s, int in_fd, husk_archive_loaded_fn loaded, vo
   if (a == NULL)
     husk_oom ();
   l.opts.userxattr = husk_store_rootless (s);
-  l.opts.no_chown = geteuid () != 0;
+  l.opts.no_chown = !husk_userns_can_chown ();
 
   ret = read_archive (&l, in_fd, err);
   if (ret < 0)

@@ -7,6 +7,7 @@
 
 #include "husk/image.h"
 #include "husk/layer.h"
+#include "husk/userns.h"
 #include "husk/util.h"
 
 /* Names as the user typed them get the local defaults (localhost/, :latest).  */
@@ -61,7 +62,7 @@ husk_image_import (husk_store_t *s, int in_fd, char *const *changes, const char 
   if (ret < 0)
     return ret;
   opts.userxattr = husk_store_rootless (s);
-  opts.no_chown = geteuid () != 0;
+  opts.no_chown = !husk_userns_can_chown ();
   ret = husk_image_layer_apply (stage, husk_read_fd, &fd, &opts, NULL, &res, err);
   if (ret < 0)
     {

@@ -128,6 +128,31 @@ drop_parent_cache (struct apply_ctx *c)
   c->parent_fd = -1;
 }
 
+/* A tar that makes a symlink and then writes through it is the classic
+   escape (x -> /, then x/etc/passwd).  Resolution in the root would keep
+   it inside the layer, but no real layer does this: overlay upper dirs
+   and docker diffs always name real paths.  So refuse it outright.  */
+static int
+refuse_symlink_parent (int root, const char *parent, husk_error_t *err)
+{
+  cleanup_free char *path = xstrdup (parent);
+  char *p;
+  struct stat st;
+
+  for (p = path; *p; p++)
+    {
+      if (*p != '/')
+        continue;
+      *p = '\0';
+      if (fstatat (root, path, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK (st.st_mode))
+        return husk_make_error (err, 0, "the path goes through the symlink %s, which the layer made", path);
+      *p = '/';
+    }
+  if (*path && fstatat (root, path, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK (st.st_mode))
+    return husk_make_error (err, 0, "the path goes through the symlink %s, which the layer made", path);
+  return 0;
+}
+
 /* A borrowed fd for the directory `parent`, created if missing.  */
 static int
 get_parent (struct apply_ctx *c, const char *parent, husk_error_t *err)
@@ -137,6 +162,8 @@ get_parent (struct apply_ctx *c, const char *parent, husk_error_t *err)
   if (c->parent_path && strcmp (c->parent_path, parent) == 0)
     return c->parent_fd;
   drop_parent_cache (c);
+  if (refuse_symlink_parent (c->root, parent, err) < 0)
+    return -1;
   fd = husk_mkdir_in_root (c->root, *parent ? parent : ".", 0755, err);
   if (fd < 0)
     return fd;

@@ -440,53 +440,42 @@ static void
 test_symlink_dir_stays_inside (void **state)
 {
   struct fixture *f = *state;
-  husk_error_t err = NULL;
-  struct husk_layer_apply_result res;
-  struct tarb t;
-  size_t len;
-  cleanup_free char *tar = NULL;
   cleanup_free char *canary = xasprintf ("%s/canary", f->path);
   cleanup_free char *passwd_before = read_text (AT_FDCWD, "/etc/passwd");
   cleanup_free char *passwd_after = NULL;
-  struct stat st;
+  /* Each tar makes a symlink and writes through it: refused, whatever the
+     symlink points at, and nothing reaches the host.  */
+  const char *cases[][3] = {
+    { "link", "/etc", "link/passwd" }, { "host", NULL, "host/pwned" }, { "b", "../../../..", "b/chain" },
+    { "up", "../canary", "up/rel" },   { "in", "sub", "in/x" },
+  };
+  size_t i;
 
   assert_int_equal (mkdirat (f->fd, "canary", 0755), 0);
+  for (i = 0; i < sizeof (cases) / sizeof (cases[0]); i++)
+    {
+      husk_error_t err = NULL;
+      struct husk_layer_apply_result res;
+      cleanup_free char *tar = NULL;
+      struct tarb t;
+      size_t len;
 
-  tar_begin (&t);
-  tar_symlink (&t, "link", "/etc");
-  tar_file (&t, "link/passwd", "pwned");
-  tar_symlink (&t, "host", canary);
-  tar_file (&t, "host/pwned", "pwned");
-  tar_dir (&t, "host/sub/");
-  /* Relative escape chains: each is clamped at the layer root.  */
-  tar_symlink (&t, "a", "b/../..");
-  tar_symlink (&t, "b", "../../../..");
-  tar_file (&t, "a/chain", "inside");
-  tar_dir (&t, "canary/");
-  tar_symlink (&t, "up", "../canary");
-  tar_file (&t, "up/rel", "inside");
-  tar = tar_end (&t, &len);
-
-  if (apply_mem (f->dst, tar, len, 0, NULL, &res, &err) < 0)
-    fail_msg ("%s", err->msg);
-  husk_layer_apply_result_clear (&res);
-
+      tar_begin (&t);
+      tar_dir (&t, "sub/");
+      tar_symlink (&t, cases[i][0], cases[i][1] ? cases[i][1] : canary);
+      tar_file (&t, cases[i][2], "pwned");
+      tar = tar_end (&t, &len);
+      memset (&res, 0, sizeof (res));
+      assert_true (apply_mem (f->dst, tar, len, 0, NULL, &res, &err) < 0);
+      assert_non_null (strstr (err->msg, "symlink"));
+      husk_error_release (&err);
+      husk_layer_apply_result_clear (&res);
+    }
   passwd_after = read_text (AT_FDCWD, "/etc/passwd");
   assert_string_equal (passwd_before, passwd_after);
-  assert_text (f->dst, "etc/passwd", "pwned");
-  assert_int_equal (fstatat (f->dst, "link", &st, AT_SYMLINK_NOFOLLOW), 0);
-  assert_true (S_ISLNK (st.st_mode));
-
   assert_missing (f->fd, "canary/pwned");
-  assert_missing (f->fd, "canary/sub");
   assert_missing (f->fd, "canary/rel");
   assert_missing (f->fd, "chain");
-  {
-    cleanup_free char *inside = xasprintf ("%s/pwned", canary + 1);
-    assert_text (f->dst, inside, "pwned");
-  }
-  assert_text (f->dst, "chain", "inside");
-  assert_text (f->dst, "canary/rel", "inside");
 }
 
 static void
