@@ -59,9 +59,9 @@ cmd_import (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
   ret = husk_image_import (s, fd, changes, cli_string (a, "message"), names, &id, err);
   if (ret < 0)
     return husk_error_wrap (err, "import %s", src);
-  /* Podman prints the id with its algorithm, with or without -q (which
-     only silences progress).  */
-  printf ("sha256:%s\n", id);
+  /* The id alone, with or without -q (which only silences progress), so
+     scripts can capture it.  */
+  printf ("%s\n", id);
   return 0;
 }
 
