@@ -95,7 +95,8 @@ int husk_archive_save (husk_store_t *s, const struct husk_archive_image *images,
    images' ids and names through the callback, in archive order.  Takes the
    exclusive lock itself only for the commit.  */
 typedef void (*husk_archive_loaded_fn) (void *ctx, const char *id, char *const *names);
-int husk_archive_load (husk_store_t *s, int in_fd, husk_archive_loaded_fn loaded, void *ctx, husk_error_t *err);
+int husk_archive_load (husk_store_t *s, int in_fd, husk_archive_loaded_fn loaded, void *ctx,
+                       husk_error_t *err);
 
 /* husk_layer_apply into a stage, also keeping a tar-split next to its
    diff/ so that husk_archive_save can write the layer back byte for byte
@@ -109,7 +110,7 @@ int husk_image_layer_apply (husk_layer_stage_t *stage, husk_read_fn read, void *
 
 /* Import a tarball (rootfs, maybe compressed) as a single-layer image with
    the given config changes and message; returns the id.  */
-int husk_image_import (husk_store_t *s, int in_fd, char *const *changes, const char *message, char *const *names,
-                       char **id, husk_error_t *err);
+int husk_image_import (husk_store_t *s, int in_fd, char *const *changes, const char *message,
+                       char *const *names, char **id, husk_error_t *err);
 
 #endif

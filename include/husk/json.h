@@ -41,7 +41,7 @@ void cleanup_jsonp (husk_json_t **v);
 enum husk_json_type husk_json_type (const husk_json_t *v);
 
 /* Scalars: return the fallback when v is NULL or of another type.  */
-const char *husk_json_string (const husk_json_t *v); /* NULL if not a string */
+const char *husk_json_string (const husk_json_t *v);            /* NULL if not a string */
 int64_t husk_json_int (const husk_json_t *v, int64_t fallback); /* doubles truncated */
 double husk_json_double (const husk_json_t *v, double fallback);
 bool husk_json_bool (const husk_json_t *v, bool fallback);

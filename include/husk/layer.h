@@ -41,10 +41,10 @@ struct husk_layer_apply_opts
 
 struct husk_layer_apply_result
 {
-  char *blob_digest;   /* sha256 of the bytes as read (compressed) */
-  uint64_t blob_size;  /* bytes read */
-  char *diff_id;       /* sha256 of the uncompressed tar */
-  uint64_t diff_size;  /* bytes of the uncompressed tar */
+  char *blob_digest;     /* sha256 of the bytes as read (compressed) */
+  uint64_t blob_size;    /* bytes read */
+  char *diff_id;         /* sha256 of the uncompressed tar */
+  uint64_t diff_size;    /* bytes of the uncompressed tar */
   uint64_t content_size; /* sum of regular file sizes written */
   enum husk_compression compression;
 };
@@ -58,14 +58,15 @@ void husk_layer_apply_result_clear (struct husk_layer_apply_result *r);
    Ownership (when running as root or in a user namespace), modes, mtimes
    and xattrs are kept.  The stream is read to its end so digests cover all
    of it.  */
-int husk_layer_apply (husk_read_fn read, void *ctx, int target_dirfd, const struct husk_layer_apply_opts *opts,
-                      struct husk_layer_apply_result *res, husk_error_t *err);
+int husk_layer_apply (husk_read_fn read, void *ctx, int target_dirfd,
+                      const struct husk_layer_apply_opts *opts, struct husk_layer_apply_result *res,
+                      husk_error_t *err);
 
 struct husk_layer_diff_result
 {
-  char *digest;   /* sha256 of the bytes written (compressed if asked) */
-  uint64_t size;  /* bytes written */
-  char *diff_id;  /* sha256 of the uncompressed tar */
+  char *digest;  /* sha256 of the bytes written (compressed if asked) */
+  uint64_t size; /* bytes written */
+  char *diff_id; /* sha256 of the uncompressed tar */
   uint64_t diff_size;
 };
 void husk_layer_diff_result_clear (struct husk_layer_diff_result *r);
@@ -74,8 +75,8 @@ void husk_layer_diff_result_clear (struct husk_layer_diff_result *r);
    order with deterministic headers (PAX, uid/gid/mode/mtime kept, no atime),
    converting overlay whiteouts (0:0 char devices, opaque xattrs) to OCI
    ".wh." entries.  */
-int husk_layer_diff (int dirfd, int out_fd, enum husk_compression compression, struct husk_layer_diff_result *res,
-                     husk_error_t *err);
+int husk_layer_diff (int dirfd, int out_fd, enum husk_compression compression,
+                     struct husk_layer_diff_result *res, husk_error_t *err);
 
 /* Just compute the diffID and size of the tar husk_layer_diff would write,
    without writing it anywhere.  */

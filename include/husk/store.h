@@ -60,14 +60,14 @@ void husk_store_unlock (husk_store_t *s);
 
 struct husk_image_record
 {
-  char *id;          /* 64 hex: sha256 of config.json */
-  char **names;      /* full references, "docker.io/library/x:tag" */
-  char **digests;    /* "repo@sha256:..." for names with a manifest digest */
-  char *digest;      /* manifest digest, "sha256:..." */
-  char **layers;     /* diffIDs, bottom first */
-  uint64_t size;     /* sum of the layers' content sizes */
-  int64_t created;   /* config "created", ns since epoch (0 if absent) */
-  int64_t added;     /* when it entered this store, ns */
+  char *id;            /* 64 hex: sha256 of config.json */
+  char **names;        /* full references, "docker.io/library/x:tag" */
+  char **digests;      /* "repo@sha256:..." for names with a manifest digest */
+  char *digest;        /* manifest digest, "sha256:..." */
+  char **layers;       /* diffIDs, bottom first */
+  uint64_t size;       /* sum of the layers' content sizes */
+  int64_t created;     /* config "created", ns since epoch (0 if absent) */
+  int64_t added;       /* when it entered this store, ns */
   husk_json_t *labels; /* config.Labels object, or NULL */
 };
 void husk_image_record_free (struct husk_image_record *r);
@@ -80,7 +80,8 @@ int husk_store_images (husk_store_t *s, struct husk_image_record *const **out, s
 /* Exact full id, exact name, exact "repo@digest", or a unique id prefix (at
    least 3 hex digits).  Returns 1 and *out (owned by the store) if found, 0
    if not, negative on error (ambiguous prefix: an error).  */
-int husk_store_image_find (husk_store_t *s, const char *key, struct husk_image_record **out, husk_error_t *err);
+int husk_store_image_find (husk_store_t *s, const char *key, struct husk_image_record **out,
+                           husk_error_t *err);
 /* Raw config.json and manifest.json of an image (malloc'd).  */
 int husk_store_image_config (husk_store_t *s, const char *id, char **data, size_t *len, husk_error_t *err);
 int husk_store_image_manifest (husk_store_t *s, const char *id, char **data, size_t *len, husk_error_t *err);
@@ -124,13 +125,13 @@ uint64_t husk_store_layer_size (husk_store_t *s, const char *diff_id);
 
 struct husk_image_commit
 {
-  const char *config;   /* raw bytes; the image id is their sha256 */
+  const char *config; /* raw bytes; the image id is their sha256 */
   size_t config_len;
   const char *manifest; /* raw bytes or NULL (an OCI manifest is generated
                            from the layers with uncompressed tar media types) */
   size_t manifest_len;
   const char *manifest_digest; /* digest the manifest had at its source, or NULL */
-  char *const *names;   /* names to add (moved from other images) */
+  char *const *names;          /* names to add (moved from other images) */
   husk_layer_stage_t **stages; /* filled stages; duplicates of layers
                                   already stored are discarded */
   size_t n_stages;
@@ -140,7 +141,8 @@ struct husk_image_commit
    the config's rootfs.diff_ids is now stored, write the image directory and
    add (or merge names into) the index record.  On failure nothing changes.
    Returns the image id in *id (malloc'd).  */
-int husk_store_image_commit (husk_store_t *s, const struct husk_image_commit *c, char **id, husk_error_t *err);
+int husk_store_image_commit (husk_store_t *s, const struct husk_image_commit *c, char **id,
+                             husk_error_t *err);
 
 /* ---- maintenance ---- */
 

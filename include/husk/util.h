@@ -23,17 +23,17 @@ void cleanup_filep (FILE **f);
 void cleanup_dirp (DIR **d);
 void cleanup_strvp (char ***v);
 
-#define cleanup_free __attribute__ ((cleanup (cleanup_freep)))
+#define cleanup_free  __attribute__ ((cleanup (cleanup_freep)))
 #define cleanup_close __attribute__ ((cleanup (cleanup_closep)))
-#define cleanup_file __attribute__ ((cleanup (cleanup_filep)))
-#define cleanup_dir __attribute__ ((cleanup (cleanup_dirp)))
-#define cleanup_strv __attribute__ ((cleanup (cleanup_strvp)))
+#define cleanup_file  __attribute__ ((cleanup (cleanup_filep)))
+#define cleanup_dir   __attribute__ ((cleanup (cleanup_dirp)))
+#define cleanup_strv  __attribute__ ((cleanup (cleanup_strvp)))
 
 /* Hand ownership over: return *pp and clear it so cleanup does nothing.  */
 static inline void *
 husk_steal_pointer (void *pp)
 {
-  void **p = (void **) pp;
+  void **p = (void **)pp;
   void *ret = *p;
   *p = NULL;
   return ret;

@@ -206,7 +206,8 @@ cmd_info (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
       for (i = 0; i < husk_json_object_len (host); i++)
         {
           husk_json_t *v = husk_json_object_value_at (host, i);
-          cleanup_free char *sv = husk_json_serialize (v, false, NULL);
+          cleanup_free char *sv
+              = husk_json_string (v) ? xstrdup (husk_json_string (v)) : husk_json_serialize (v, false, NULL);
           husk_buf_printf (&plain, "  %s: %s\n", husk_json_object_key_at (host, i), sv);
         }
       husk_buf_printf (&plain,

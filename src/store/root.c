@@ -64,7 +64,8 @@ choose_run_user (const struct husk_runroot_env *env, char **out)
   struct stat st;
 
   dir = xasprintf ("%s/%u", env->run_user_base ? env->run_user_base : "/run/user", (unsigned)env->uid);
-  if (lstat (dir, &st) < 0 || !S_ISDIR (st.st_mode) || st.st_uid != env->owner || (st.st_mode & 07777) != 0700)
+  if (lstat (dir, &st) < 0 || !S_ISDIR (st.st_mode) || st.st_uid != env->owner
+      || (st.st_mode & 07777) != 0700)
     return 0;
   *out = xasprintf ("%s/husk", dir);
   return 1;

@@ -109,7 +109,7 @@ husk_log_parse_level (const char *name)
     return HUSK_LOG_DEBUG;
   for (i = 0; i < sizeof (names) / sizeof (names[0]); i++)
     if (strcasecmp (name, names[i]) == 0)
-      return (int) i;
+      return (int)i;
   return -1;
 }
 

@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "husk/output.h"
@@ -278,6 +279,51 @@ parse_listing_format (const char *format, const struct husk_listing *listing, hu
   return 0;
 }
 
+/* Rows stand for Go structs in Docker and Podman: a field they do not have
+   is an error there, not "<no value>".  The header walk visits every field
+   action, so it tells which top-level fields the template uses.  */
+static const husk_json_t *check_row;
+static char *check_missing;
+
+static const char *
+check_field (const char *field)
+{
+  cleanup_free char *first = xstrndup (field, strcspn (field, "."));
+  size_t i, n = husk_json_object_len (check_row);
+  bool found = false;
+
+  for (i = 0; i < n && !found; i++)
+    found = strcasecmp (husk_json_object_key_at (check_row, i), first) == 0;
+  if (!found && check_missing == NULL && *first)
+    check_missing = xstrdup (first);
+  return NULL;
+}
+
+static int
+check_fields (const husk_template_t *t, const husk_json_t *rows, husk_error_t *err)
+{
+  struct husk_buf ignored = { 0 };
+  int ret;
+
+  if (husk_json_array_len (rows) == 0 || husk_json_type (husk_json_array_at (rows, 0)) != HUSK_JSON_OBJECT)
+    return 0;
+  check_row = husk_json_array_at (rows, 0);
+  check_missing = NULL;
+  ret = husk_template_render_header (t, check_field, &ignored, err);
+  husk_buf_free (&ignored);
+  if (ret < 0)
+    return ret;
+  if (check_missing)
+    {
+      ret = husk_make_error (err, 0, "template: can't evaluate field %s in the output of this command",
+                             check_missing);
+      free (check_missing);
+      check_missing = NULL;
+      return ret;
+    }
+  return 0;
+}
+
 int
 husk_output_list (FILE *out, const husk_json_t *rows, const struct husk_listing *listing,
                   const struct husk_output_opts *opts, husk_error_t *err)
@@ -301,6 +347,8 @@ husk_output_list (FILE *out, const husk_json_t *rows, const struct husk_listing 
   else if (opts->format && strcmp (opts->format, "json") == 0)
     return print_json_array (out, rows, err);
   else if (parse_listing_format (opts->format, listing, &t, err) < 0)
+    return husk_error_wrap (err, "invalid --format");
+  if (check_fields (t, rows, err) < 0)
     return husk_error_wrap (err, "invalid --format");
 
   if (husk_template_is_table (t) && !opts->quiet)

@@ -78,7 +78,7 @@ xasprintf (const char *fmt, ...)
 void
 cleanup_freep (void *p)
 {
-  void **pp = (void **) p;
+  void **pp = (void **)p;
   free (*pp);
 }
 
@@ -234,7 +234,7 @@ husk_buf_printf (struct husk_buf *b, const char *fmt, ...)
   va_end (ap);
   if (n < 0)
     husk_oom ();
-  husk_buf_append (b, s, (size_t) n);
+  husk_buf_append (b, s, (size_t)n);
 }
 
 char *
@@ -293,14 +293,14 @@ husk_now_ns (void)
 {
   struct timespec ts;
   clock_gettime (CLOCK_REALTIME, &ts);
-  return (int64_t) ts.tv_sec * 1000000000LL + ts.tv_nsec;
+  return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
 char *
 husk_format_rfc3339 (int64_t ns)
 {
-  time_t secs = (time_t) (ns / 1000000000LL);
-  long frac = (long) (ns % 1000000000LL);
+  time_t secs = (time_t)(ns / 1000000000LL);
+  long frac = (long)(ns % 1000000000LL);
   struct tm tm;
   char base[64];
 
@@ -353,6 +353,6 @@ husk_parse_rfc3339 (const char *s, int64_t *ns)
   if (*p != '\0')
     return false;
   secs = timegm (&tm) - offset;
-  *ns = (int64_t) secs * 1000000000LL + frac;
+  *ns = (int64_t)secs * 1000000000LL + frac;
   return true;
 }
