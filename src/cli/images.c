@@ -30,16 +30,15 @@ split_name (const char *name, char **repo, char **tag)
     }
 }
 
+/* Podman's CreatedAt: Go's time.String () in UTC.  */
 static char *
 created_at (int64_t ns)
 {
-  time_t t = (time_t)(ns / 1000000000LL);
-  struct tm tm;
-  char buf[64];
-
-  gmtime_r (&t, &tm);
-  strftime (buf, sizeof (buf), "%Y-%m-%d %H:%M:%S +0000 UTC", &tm);
-  return xstrdup (buf);
+  cleanup_free char *t = cli_format_time (ns);
+  /* "2024-01-01T00:00:00Z" -> "2024-01-01 00:00:00 +0000 UTC" */
+  t[10] = ' ';
+  t[19] = '\0';
+  return xasprintf ("%s +0000 UTC", t);
 }
 
 struct image_filters

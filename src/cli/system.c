@@ -229,6 +229,24 @@ df_header (const char *field)
   return NULL;
 }
 
+static husk_json_t *
+df_row (const char *type, uint64_t total, uint64_t active, uint64_t size, uint64_t reclaimable)
+{
+  husk_json_t *row = husk_json_new_object ();
+  cleanup_free char *hsize = husk_human_size (size);
+  cleanup_free char *hrecl = husk_human_size (reclaimable);
+  cleanup_free char *recl = xasprintf ("%s (%d%%)", hrecl, size ? (int)(reclaimable * 100 / size) : 0);
+
+  husk_json_set_string (row, "Type", type);
+  husk_json_set_int (row, "Total", (int64_t)total);
+  husk_json_set_int (row, "Active", (int64_t)active);
+  husk_json_set_string (row, "Size", hsize);
+  husk_json_set_string (row, "Reclaimable", recl);
+  husk_json_set_int (row, "RawSize", (int64_t)size);
+  husk_json_set_int (row, "RawReclaimable", (int64_t)reclaimable);
+  return row;
+}
+
 int
 cmd_system_df (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
 {
@@ -237,9 +255,6 @@ cmd_system_df (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
   cleanup_json husk_json_t *rows = husk_json_new_array ();
   struct husk_store_usage u;
   struct husk_output_opts o = { cli_string (a, "format"), false, false };
-  cleanup_free char *size = NULL;
-  cleanup_free char *recl = NULL;
-  husk_json_t *row;
   husk_store_t *s;
   int ret;
 
@@ -253,42 +268,12 @@ cmd_system_df (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
   if (ret < 0)
     return ret;
 
-  size = husk_human_size (u.images_size);
-  {
-    cleanup_free char *r = husk_human_size (u.images_reclaimable);
-    recl = xasprintf ("%s (%d%%)", r, u.images_size ? (int)(u.images_reclaimable * 100 / u.images_size) : 0);
-  }
-  row = husk_json_new_object ();
-  husk_json_set_string (row, "Type", "Images");
-  husk_json_set_int (row, "Total", (int64_t)u.images_count);
-  husk_json_set_int (row, "Active", (int64_t)u.images_active);
-  husk_json_set_string (row, "Size", size);
-  husk_json_set_string (row, "Reclaimable", recl);
-  husk_json_set_int (row, "RawSize", (int64_t)u.images_size);
-  husk_json_set_int (row, "RawReclaimable", (int64_t)u.images_reclaimable);
-  husk_json_array_append (rows, row);
-
+  husk_json_array_append (
+      rows, df_row ("Images", u.images_count, u.images_active, u.images_size, u.images_reclaimable));
   /* Containers and volumes arrive with later commands; until then the
      store holds none of either, so these rows are true zeros.  */
-  row = husk_json_new_object ();
-  husk_json_set_string (row, "Type", "Containers");
-  husk_json_set_int (row, "Total", 0);
-  husk_json_set_int (row, "Active", 0);
-  husk_json_set_string (row, "Size", "0B");
-  husk_json_set_string (row, "Reclaimable", "0B (0%)");
-  husk_json_set_int (row, "RawSize", 0);
-  husk_json_set_int (row, "RawReclaimable", 0);
-  husk_json_array_append (rows, row);
-
-  row = husk_json_new_object ();
-  husk_json_set_string (row, "Type", "Local Volumes");
-  husk_json_set_int (row, "Total", 0);
-  husk_json_set_int (row, "Active", 0);
-  husk_json_set_string (row, "Size", "0B");
-  husk_json_set_string (row, "Reclaimable", "0B (0%)");
-  husk_json_set_int (row, "RawSize", 0);
-  husk_json_set_int (row, "RawReclaimable", 0);
-  husk_json_array_append (rows, row);
+  husk_json_array_append (rows, df_row ("Containers", 0, 0, 0, 0));
+  husk_json_array_append (rows, df_row ("Local Volumes", 0, 0, 0, 0));
 
   if (o.format && strcmp (o.format, "json") == 0)
     return husk_output_inspect (stdout, rows, NULL, err);
