@@ -113,4 +113,17 @@ int husk_image_layer_apply (husk_layer_stage_t *stage, husk_read_fn read, void *
 int husk_image_import (husk_store_t *s, int in_fd, char *const *changes, const char *message,
                        char *const *names, char **id, husk_error_t *err);
 
+/* ---- exporting stored layers ---- */
+
+/* A stored layer as a blob for a registry: its tar as husk_archive_save
+   writes it (replayed from the tar-split, so res->diff_id is the diffID the
+   config names; regenerated with husk_layer_diff when no usable tar-split
+   is kept, and then res->diff_id may differ from diff_id), compressed with
+   compression (gzip: ISA-L when built with it, as husk_layer_diff) into
+   out_fd, which must be a regular file: it is truncated and rewritten when
+   a replay does not reproduce diff_id.  res->digest and res->size are those
+   of the compressed blob.  Shared lock held by the caller.  */
+int husk_image_layer_export (husk_store_t *s, const char *diff_id, enum husk_compression compression,
+                             int out_fd, struct husk_layer_diff_result *res, husk_error_t *err);
+
 #endif

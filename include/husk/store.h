@@ -157,4 +157,19 @@ struct husk_store_usage
 };
 int husk_store_usage (husk_store_t *s, struct husk_store_usage *u, husk_error_t *err);
 
+/* ---- compressed blobs of stored layers (blobcache.c) ---- */
+
+/* The blob a stored layer is known to compress to with compression ("gzip",
+   "zstd"): the one recorded by husk_store_layer_blob_record (in
+   layers/<hex>/compressed.json), else the blob it was pulled from when that
+   had this compression.  Lets a push ask the registry for the blob before
+   compressing.  Returns 1 with *digest (malloc'd) and *size, 0 when
+   unknown.  Shared lock.  */
+int husk_store_layer_blob_lookup (husk_store_t *s, const char *diff_id, const char *compression, char **digest,
+                                  uint64_t *size, husk_error_t *err);
+/* Remember what a layer compressed to (replaces the entry for that
+   compression atomically).  Shared lock.  */
+int husk_store_layer_blob_record (husk_store_t *s, const char *diff_id, const char *compression,
+                                  const char *digest, uint64_t size, husk_error_t *err);
+
 #endif
