@@ -461,3 +461,338 @@ stop_registry() {
     REGISTRY_PID=
   fi
 }
+
+# -- registry test helpers (100-140 registry tests) -------------------------
+
+# The python3 that has the standard library the test servers need.
+_husk_python() {
+  if [[ -x /usr/bin/python3 ]]; then
+    echo /usr/bin/python3
+  else
+    command -v python3
+  fi
+}
+
+# _wait_port_file FILE PID: wait (5 s) for a server started in the
+# background to write its port to FILE; prints the port.
+_wait_port_file() {
+  local file=$1 pid=$2 i
+  for i in $(seq 1 100); do
+    if [[ -s $file ]]; then
+      cat "$file"
+      return 0
+    fi
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  return 1
+}
+
+# registry_seed SOURCE NAME [SKOPEO_COPY_OPTIONS...]
+# Copy SOURCE (a skopeo transport:reference) to $REGISTRY/NAME with skopeo,
+# using REGISTRY_USER/PASS and REGISTRY_CERT when the registry has them.
+registry_seed() {
+  local src=$1 name=$2
+  shift 2
+  local opts=()
+  if [[ -n ${REGISTRY_CERT:-} ]]; then
+    opts+=(--dest-cert-dir "$REGISTRY_DIR/certs.d/$REGISTRY")
+  else
+    opts+=(--dest-tls-verify=false)
+  fi
+  [[ -n ${REGISTRY_USER:-} ]] && opts+=(--dest-creds "$REGISTRY_USER:$REGISTRY_PASS")
+  skopeo_ copy -q "${opts[@]}" "$@" "$src" "docker://$REGISTRY/$name" >&2 ||
+    fail "skopeo could not seed $REGISTRY/$name from $src"
+}
+
+# registry_accesslog: restart the registry started by start_registry (same
+# address, same storage) with its access log on, so tests can see which
+# requests a client made: one Apache-style line per request in
+# $REGISTRY_DIR/log ("GET /v2/... HTTP/1.1" 200 ...).
+registry_accesslog() {
+  local scheme=http curl_opts=()
+  [[ -n ${REGISTRY_CERT:-} ]] && scheme=https curl_opts+=(--cacert "$REGISTRY_CERT")
+  [[ -n ${REGISTRY_USER:-} ]] && curl_opts+=(-u "$REGISTRY_USER:$REGISTRY_PASS")
+  stop_registry || true
+  sed -i -e 's/^    disabled: true$/    disabled: false/' "$REGISTRY_DIR/config.yml"
+  local attempt i
+  for attempt in 1 2 3; do
+    docker-registry serve "$REGISTRY_DIR/config.yml" \
+      >>"$REGISTRY_DIR/log" 2>&1 3>&- &
+    REGISTRY_PID=$!
+    for i in $(seq 1 50); do
+      if curl -sf "${curl_opts[@]}" "$scheme://$REGISTRY/v2/" >/dev/null; then
+        export REGISTRY_PID
+        return 0
+      fi
+      kill -0 "$REGISTRY_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill "$REGISTRY_PID" 2>/dev/null
+    wait "$REGISTRY_PID" 2>/dev/null
+    sleep 0.5
+  done
+  fail "docker-registry did not restart with its access log"
+}
+
+# registry_requests [REGEX]: the access-log request lines ("METHOD PATH")
+# logged since the last registry_log_mark, optionally only those matching
+# REGEX.
+registry_log_mark() {
+  REGISTRY_LOG_MARK=$(wc -l <"$REGISTRY_DIR/log")
+}
+registry_requests() {
+  tail -n +$((${REGISTRY_LOG_MARK:-0} + 1)) "$REGISTRY_DIR/log" |
+    sed -nE 's/^.*\] "([A-Z]+) ([^ ]+) HTTP[^"]*" ([0-9]+) .*$/\1 \2 \3/p' |
+    grep -E -- "${1:-.}" || true
+}
+
+# registry_push_layout DIR REF: push the first image of the OCI layout DIR
+# to $REGISTRY/REF (plain HTTP, no auth) with curl, byte for byte: no
+# client-side cache can swap a blob for a "known equivalent" (skopeo's
+# blob-info cache does that, which defeats seeding uncompressed layers).
+registry_push_layout() {
+  local dir=$1 ref=$2 name tag
+  name=${ref%:*} tag=${ref##*:}
+  local mdigest manifest mtype d
+  mdigest=$(jq -r '.manifests[0].digest' "$dir/index.json")
+  manifest=$dir/blobs/sha256/${mdigest#sha256:}
+  mtype=$(jq -r '.mediaType // "application/vnd.oci.image.manifest.v1+json"' "$manifest")
+  for d in $(jq -r '.config.digest, .layers[].digest' "$manifest"); do
+    local loc
+    loc=$(curl -sf -X POST -D - -o /dev/null "http://$REGISTRY/v2/$name/blobs/uploads/" |
+      tr -d '\r' | sed -n 's/^[Ll]ocation: //p')
+    [[ -n $loc ]] || fail "registry_push_layout: no upload location" || return
+    [[ $loc == http* ]] || loc=http://$REGISTRY$loc
+    local sep='?'
+    [[ $loc == *\?* ]] && sep='&'
+    curl -sf -X PUT -H 'Content-Type: application/octet-stream' \
+      --data-binary "@$dir/blobs/sha256/${d#sha256:}" "$loc${sep}digest=$d" >/dev/null ||
+      fail "registry_push_layout: upload of $d failed" || return
+  done
+  curl -sf -X PUT -H "Content-Type: $mtype" --data-binary "@$manifest" \
+    "http://$REGISTRY/v2/$name/manifests/$tag" >/dev/null ||
+    fail "registry_push_layout: manifest upload failed"
+}
+
+# layout_recompress SRC DST FORMAT: copy the OCI layout SRC to DST with
+# every layer recompressed as FORMAT (gzip, zstd or none); the config (so
+# the image id and diffIDs) does not change.  Prints the new manifest
+# digest.
+layout_recompress() {
+  local src=$1 dst=$2 format=$3
+  rm -rf "$dst"
+  mkdir -p "$dst/blobs/sha256"
+  cp "$src/oci-layout" "$dst/"
+  local mdigest manifest
+  mdigest=$(jq -r '.manifests[0].digest' "$src/index.json")
+  manifest=$src/blobs/sha256/${mdigest#sha256:}
+  local cdigest
+  cdigest=$(jq -r '.config.digest' "$manifest")
+  cp "$src/blobs/sha256/${cdigest#sha256:}" "$dst/blobs/sha256/"
+  local layers=() d mt
+  local suffix='' tool=(cat)
+  case $format in
+  gzip) suffix=+gzip tool=(gzip -n -c) ;;
+  zstd) suffix=+zstd tool=(zstd -q -c) ;;
+  none) ;;
+  *) fail "layout_recompress: unknown format $format" || return ;;
+  esac
+  for d in $(jq -r '.layers[].digest' "$manifest"); do
+    local tmp=$dst/layer.tmp
+    gzip -dc "$src/blobs/sha256/${d#sha256:}" | "${tool[@]}" >"$tmp"
+    local h
+    h=$(sha256sum "$tmp" | cut -d' ' -f1)
+    mv "$tmp" "$dst/blobs/sha256/$h"
+    layers+=("$(jq -n -c --arg d "sha256:$h" --argjson s "$(stat -c %s "$dst/blobs/sha256/$h")" \
+      --arg mt "application/vnd.oci.image.layer.v1.tar$suffix" \
+      '{mediaType: $mt, digest: $d, size: $s}')")
+  done
+  jq -c --argjson layers "$(printf '%s\n' "${layers[@]}" | jq -s -c .)" \
+    '.mediaType = "application/vnd.oci.image.manifest.v1+json" | .layers = $layers' \
+    "$manifest" >"$dst/manifest.json"
+  local mh ms
+  mh=$(sha256sum "$dst/manifest.json" | cut -d' ' -f1)
+  ms=$(stat -c %s "$dst/manifest.json")
+  mv "$dst/manifest.json" "$dst/blobs/sha256/$mh"
+  jq -n -c --arg d "sha256:$mh" --argjson s "$ms" \
+    '{schemaVersion: 2, manifests: [{mediaType: "application/vnd.oci.image.manifest.v1+json",
+      digest: $d, size: $s, annotations: {"org.opencontainers.image.ref.name": "latest"}}]}' \
+    >"$dst/index.json"
+  echo "sha256:$mh"
+}
+
+# fixture_multiarch DIR: an OCI layout whose index.json (tag "latest")
+# is an image index of two manifests, linux/amd64 (the fixture itself) and
+# linux/arm64/v8 (the fixture's layers under a config saying arm64).  Sets
+# MULTI_AMD64_ID, MULTI_ARM64_ID, MULTI_AMD64_DIGEST, MULTI_ARM64_DIGEST
+# and MULTI_INDEX_DIGEST.  Needs `fixtures` first.
+fixture_multiarch() {
+  local dir=$1
+  rm -rf "$dir"
+  cp -r "$FIXTURE_OCI" "$dir"
+  local blobs=$dir/blobs/sha256
+  local mdigest manifest cdigest
+  mdigest=$(jq -r '.manifests[0].digest' "$dir/index.json")
+  manifest=$blobs/${mdigest#sha256:}
+  cdigest=$(jq -r '.config.digest' "$manifest")
+  jq -c '.architecture = "arm64" | .variant = "v8"' "$blobs/${cdigest#sha256:}" >"$dir/config.new"
+  local chex csize
+  chex=$(sha256sum "$dir/config.new" | cut -d' ' -f1)
+  csize=$(stat -c %s "$dir/config.new")
+  mv "$dir/config.new" "$blobs/$chex"
+  jq -c --arg d "sha256:$chex" --argjson s "$csize" \
+    '.config.digest = $d | .config.size = $s' "$manifest" >"$dir/manifest.new"
+  local mhex msize
+  mhex=$(sha256sum "$dir/manifest.new" | cut -d' ' -f1)
+  msize=$(stat -c %s "$dir/manifest.new")
+  mv "$dir/manifest.new" "$blobs/$mhex"
+  local asize
+  asize=$(stat -c %s "$manifest")
+  jq -n -c --arg a "$mdigest" --argjson asz "$asize" --arg b "sha256:$mhex" --argjson bs "$msize" \
+    '{schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json",
+      manifests: [
+        {mediaType: "application/vnd.oci.image.manifest.v1+json", digest: $a, size: $asz,
+         platform: {architecture: "amd64", os: "linux"}},
+        {mediaType: "application/vnd.oci.image.manifest.v1+json", digest: $b, size: $bs,
+         platform: {architecture: "arm64", os: "linux", variant: "v8"}}]}' >"$dir/index.new"
+  local ihex isize
+  ihex=$(sha256sum "$dir/index.new" | cut -d' ' -f1)
+  isize=$(stat -c %s "$dir/index.new")
+  mv "$dir/index.new" "$blobs/$ihex"
+  jq -n -c --arg d "sha256:$ihex" --argjson s "$isize" \
+    '{schemaVersion: 2, manifests: [{mediaType: "application/vnd.oci.image.index.v1+json",
+      digest: $d, size: $s, annotations: {"org.opencontainers.image.ref.name": "latest"}}]}' \
+    >"$dir/index.json"
+  MULTI_AMD64_ID=$FIXTURE_ID
+  MULTI_ARM64_ID=$chex
+  MULTI_AMD64_DIGEST=$mdigest
+  MULTI_ARM64_DIGEST=sha256:$mhex
+  MULTI_INDEX_DIGEST=sha256:$ihex
+}
+
+# start_fake_registry: tests/fake-registry.py on a random port, serving
+# the fixture under its faulty repositories (read the script).  Exports
+# FAKE_REGISTRY (127.0.0.1:port), FAKE_REGISTRY_LOG (one JSON object per
+# request), FAKE_REGISTRY_PID, FAKE_USER/FAKE_PASS.  Needs `fixtures`.
+start_fake_registry() {
+  local dir
+  dir=$(mktemp -d "${BATS_FILE_TMPDIR:-/tmp}/fake-registry.XXXXXX")
+  FAKE_USER=fakeuser FAKE_PASS=fakepass-$RANDOM
+  FAKE_REGISTRY_LOG=$dir/requests.log
+  "$(_husk_python)" "$HUSK_REPO/tests/fake-registry.py" --oci "$FIXTURE_OCI" \
+    --port-file "$dir/port" --log "$FAKE_REGISTRY_LOG" --bomb-mib "${FAKE_BOMB_MIB:-64}" \
+    --user "$FAKE_USER" --password "$FAKE_PASS" >"$dir/stderr" 2>&1 3>&- &
+  FAKE_REGISTRY_PID=$!
+  local port
+  port=$(_wait_port_file "$dir/port" "$FAKE_REGISTRY_PID") || {
+    cat "$dir/stderr" >&2
+    fail "fake-registry.py did not start"
+    return
+  }
+  FAKE_REGISTRY=127.0.0.1:$port
+  export FAKE_REGISTRY FAKE_REGISTRY_LOG FAKE_REGISTRY_PID FAKE_USER FAKE_PASS
+}
+
+stop_fake_registry() {
+  if [[ -n ${FAKE_REGISTRY_PID:-} ]]; then
+    kill "$FAKE_REGISTRY_PID" 2>/dev/null
+    wait "$FAKE_REGISTRY_PID" 2>/dev/null
+    FAKE_REGISTRY_PID=
+  fi
+  return 0
+}
+
+# fake_requests JQ_FILTER: the fake registry's log entries selected by
+# JQ_FILTER (a jq select() condition), compact, one a line.
+fake_requests() {
+  jq -c "select($1)" "$FAKE_REGISTRY_LOG"
+}
+
+# start_token_registry: a second docker-registry (plain HTTP) using bearer
+# token auth, with tests/token-server.py as its realm.  Exports
+# TOKEN_REGISTRY (host:port), TOKEN_REGISTRY_DIR, TOKEN_USER/TOKEN_PASS,
+# TOKEN_SERVER_LOG, and the PIDs TOKEN_REGISTRY_PID, TOKEN_SERVER_PID.
+start_token_registry() {
+  command -v docker-registry >/dev/null ||
+    skip "docker-registry is not installed"
+  TOKEN_REGISTRY_DIR=$(mktemp -d "${BATS_FILE_TMPDIR:-/tmp}/token-registry.XXXXXX")
+  local d=$TOKEN_REGISTRY_DIR
+  mkdir -p "$d/data"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=husk-token-issuer \
+    -keyout "$d/token-key.pem" -out "$d/token-cert.pem" 2>/dev/null ||
+    fail "openssl could not make the token signing key" || return
+  TOKEN_USER=tokenuser TOKEN_PASS=token-pass-$RANDOM
+  TOKEN_SERVER_LOG=$d/token.log
+  "$(_husk_python)" "$HUSK_REPO/tests/token-server.py" \
+    --key "$d/token-key.pem" --cert "$d/token-cert.pem" \
+    --issuer husk-token-issuer --service husk-registry \
+    --user "$TOKEN_USER" --password "$TOKEN_PASS" \
+    --port-file "$d/token-port" --log "$TOKEN_SERVER_LOG" >"$d/token-stderr" 2>&1 3>&- &
+  TOKEN_SERVER_PID=$!
+  local tport
+  tport=$(_wait_port_file "$d/token-port" "$TOKEN_SERVER_PID") || {
+    cat "$d/token-stderr" >&2
+    fail "token-server.py did not start"
+    return
+  }
+  local attempt port i
+  for attempt in 1 2 3 4 5; do
+    port=$(random_port)
+    TOKEN_REGISTRY=127.0.0.1:$port
+    cat >"$d/config.yml" <<EOF2
+version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $d/data
+  delete:
+    enabled: true
+http:
+  addr: $TOKEN_REGISTRY
+  secret: husk-test-secret
+auth:
+  token:
+    realm: http://127.0.0.1:$tport/token
+    service: husk-registry
+    issuer: husk-token-issuer
+    rootcertbundle: $d/token-cert.pem
+EOF2
+    docker-registry serve "$d/config.yml" >"$d/log" 2>&1 3>&- &
+    TOKEN_REGISTRY_PID=$!
+    for i in $(seq 1 50); do
+      # Token auth: /v2/ answers 401 with a Bearer challenge once up.
+      if curl -s -o /dev/null -w '%{http_code}' "http://$TOKEN_REGISTRY/v2/" | grep -q 401; then
+        export TOKEN_REGISTRY TOKEN_REGISTRY_DIR TOKEN_USER TOKEN_PASS TOKEN_SERVER_LOG
+        export TOKEN_REGISTRY_PID TOKEN_SERVER_PID
+        return 0
+      fi
+      kill -0 "$TOKEN_REGISTRY_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill "$TOKEN_REGISTRY_PID" 2>/dev/null
+    wait "$TOKEN_REGISTRY_PID" 2>/dev/null
+  done
+  cat "$d/log" >&2
+  fail "docker-registry with token auth did not start"
+}
+
+stop_token_registry() {
+  local pid
+  for pid in ${TOKEN_REGISTRY_PID:-} ${TOKEN_SERVER_PID:-}; do
+    kill "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+  done
+  TOKEN_REGISTRY_PID= TOKEN_SERVER_PID=
+  return 0
+}
+
+# registries_conf FILE: write stdin to FILE and point
+# CONTAINERS_REGISTRIES_CONF at it (for husk, podman and skopeo alike).
+registries_conf() {
+  cat >"$1"
+  export CONTAINERS_REGISTRIES_CONF=$1
+}
