@@ -20,7 +20,8 @@
 #   - every option shows up as "--name" (and "-s, --name") in
 #     `husk <path> --help`;
 #   - the built page BUILD/man/husk-<path>.1 exists and `man -l` renders it
-#     without a warning;
+#     without a warning; so do the section 5 pages (man/*.5.scd, the files
+#     husk reads), which husk.1 names in its SEE ALSO;
 #   - the bash completion (`husk completion bash`) completes every command
 #     name and alias after its parent, and every flag of every command;
 #   - the runnable examples of every page work (see man/README.md): a code
@@ -242,6 +243,20 @@ for path in "${!pages_expected[@]}"; do
   if [[ -n $src && $(<"$src") != *"*$path*(1)"* ]]; then
     fail "${src#"$repo"/}: does not list *$path*(1)"
   fi
+done
+
+# Section 5 pages describe files, not commands: built, rendered, and
+# reachable from husk(1).
+for src in "$repo"/man/*.5.scd; do
+  [[ -f $src ]] || continue
+  page=${src##*/}
+  page=${page%.scd}
+  if [[ ! -f $build/man/$page ]]; then
+    fail "$page: not built in $build/man (is it in man5_pages in man/meson.build?)"
+  else
+    built_pages+=("$build/man/$page")
+  fi
+  [[ $(<"$repo/man/husk.1.scd") == *"*${page%.5}*(5)"* ]] || fail "man/husk.1.scd: does not name *${page%.5}*(5)"
 done
 
 # man -l on every page, a few at a time: man-db costs ~0.5 s a page here,
