@@ -137,7 +137,7 @@ cmd_save (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
   enum husk_archive_format format = HUSK_ARCHIVE_DOCKER;
   cleanup_free struct husk_archive_image *imgs = NULL;
   cleanup_free char *tmp = NULL;
-  char ***names = xzalloc (sizeof (char **) * (size_t)(a->argc + 1));
+  char ***names = NULL;
   cleanup_close int fd = -1;
   husk_store_t *s;
   size_t n = 0, i;
@@ -155,6 +155,7 @@ cmd_save (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
   if (ret < 0)
     return ret;
   imgs = xzalloc (sizeof (*imgs) * (size_t)(a->argc + 1));
+  names = xzalloc (sizeof (char **) * (size_t)(a->argc + 1));
   ret = resolve_save_images (s, a, imgs, names, &n, err);
   if (ret < 0)
     goto out;
