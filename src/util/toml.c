@@ -668,7 +668,9 @@ parse_array (struct parser *ps, husk_json_t **out)
           ps->p++;
           continue;
         }
-      if (!at_eof (ps) && *ps->p == ']')
+      if (at_eof (ps))
+        return perr (ps, "unterminated array");
+      if (*ps->p == ']')
         break;
       return perr (ps, "expected ',' or ']' in array");
     }
