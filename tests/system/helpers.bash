@@ -796,3 +796,21 @@ registries_conf() {
   cat >"$1"
   export CONTAINERS_REGISTRIES_CONF=$1
 }
+
+# assert_registry_error [SUBSTRING]: like assert_husk_error, for commands
+# that print progress before failing (pull and push print "Trying to pull
+# ..." first, as podman does): exit 125, the last stderr line starts with
+# "Error: ", and stderr holds SUBSTRING (case-insensitive) if given.
+assert_registry_error() {
+  local substring=${1:-}
+  if [[ $status -ne 125 ]]; then
+    fail "exit status is $status, expected 125"
+  fi
+  local last=${stderr_lines[${#stderr_lines[@]} - 1]:-}
+  if [[ $stderr != *Error:\ * || $last != *Error:\ * && $stderr != Error:\ * ]]; then
+    fail "stderr has no 'Error: ' message at its end: '${stderr:-}'"
+  fi
+  if [[ -n $substring && ${stderr,,} != *"${substring,,}"* ]]; then
+    fail "stderr '${stderr}' does not contain '$substring'"
+  fi
+}
