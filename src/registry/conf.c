@@ -12,6 +12,8 @@
      registry with the same prefix replaces the earlier one, keys that a
      later file sets (unqualified-search-registries) replace earlier ones,
      [aliases] are merged key by key (an empty value removes an alias).
+   husk_registries_conf_endpoints () takes an empty path for questions
+   about a host alone (is it insecure, blocked?), as login and search ask.
    Not supported: mirror-by-digest-only and pull-from-mirror (the endpoint
    query carries no tag or digest), short-name-mode (there is never a
    prompt), credential-helpers.  */
@@ -568,19 +570,20 @@ find_registry (const husk_registries_conf_t *c, const char *ref, size_t *matched
   return best;
 }
 
-/* location + what follows the matched prefix, split into host and path.  */
+/* location + what follows the matched prefix, split into host and path
+   (empty when the query named a host only).  */
 static int
 rewrite_endpoint (const char *ref, size_t matched, const char *location, bool insecure, bool mirror,
                   struct husk_registry_endpoint *e, husk_error_t *err)
 {
   cleanup_free char *full = xasprintf ("%s%s", location, ref + matched);
-  char *slash = strchr (full, '/');
+  size_t host_len = strcspn (full, "/");
 
-  if (slash == NULL || slash[1] == '\0')
-    return husk_make_error (err, 0, "rewriting `%s` with registries.conf location `%s`: no repository path",
-                            ref, location);
-  e->host = xstrndup (full, (size_t)(slash - full));
-  e->path = xstrdup (slash + 1);
+  if (host_len == 0)
+    return husk_make_error (err, 0, "rewriting `%s` with registries.conf location `%s`: no host", ref,
+                            location);
+  e->host = xstrndup (full, host_len);
+  e->path = xstrdup (full[host_len] ? full + host_len + 1 : "");
   e->insecure = insecure;
   e->mirror = mirror;
   if (mirror || strcmp (full, ref) != 0)
@@ -607,7 +610,7 @@ int
 husk_registries_conf_endpoints (const husk_registries_conf_t *c, const char *domain, const char *path,
                                 struct husk_registry_endpoint **out, size_t *n, husk_error_t *err)
 {
-  cleanup_free char *ref = xasprintf ("%s/%s", domain, path);
+  cleanup_free char *ref = path && *path ? xasprintf ("%s/%s", domain, path) : xstrdup (domain);
   const struct conf_registry *r;
   struct husk_registry_endpoint *e;
   size_t matched = 0;
@@ -622,7 +625,7 @@ husk_registries_conf_endpoints (const husk_registries_conf_t *c, const char *dom
     {
       e = xzalloc (sizeof (*e));
       e->host = xstrdup (domain);
-      e->path = xstrdup (path);
+      e->path = xstrdup (path ? path : "");
       *out = e;
       *n = 1;
       return 0;

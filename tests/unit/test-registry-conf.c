@@ -245,6 +245,10 @@ test_endpoints_prefix_and_rewrite (void **state)
   assert_endpoints (c, "localhost:5000", "a/b", "localhost:5000 a/b insecure");
   assert_endpoints (c, "localhost:5001", "a/b", "localhost:5001 a/b");
   assert_endpoints (c, "docker.io", "library/alpine", "docker.io library/alpine");
+  /* An empty path asks about the host alone (login, search).  */
+  assert_endpoints (c, "localhost:5000", "", "localhost:5000  insecure");
+  assert_endpoints (c, "example.com", "", "example.com  insecure");
+  assert_endpoints (c, "other.io", "", "other.io ");
 }
 
 static void
