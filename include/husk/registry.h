@@ -276,4 +276,62 @@ void husk_registry_challenge_clear (struct husk_registry_challenge *ch);
 husk_json_t *husk_registry_select_platform (const husk_json_t *index, const char *os, const char *arch,
                                             const char *variant, husk_error_t *err);
 
+/* ---- push (src/registry/push.c) ---- */
+
+enum husk_manifest_format
+{
+  HUSK_MANIFEST_OCI,  /* application/vnd.oci.image.manifest.v1+json */
+  HUSK_MANIFEST_V2S2, /* application/vnd.docker.distribution.manifest.v2+json */
+};
+
+struct husk_registry_push_opts
+{
+  struct husk_registry_opts reg;
+  enum husk_compression compression; /* GZIP (NONE counts as GZIP) or ZSTD (OCI only) */
+  enum husk_manifest_format format;
+  const char *digestfile; /* --digestfile: gets the manifest digest */
+};
+
+/* Push a stored image (id, id prefix, name or short name) to destination
+   ("docker://host/repo:tag", "host/repo:tag"; NULL: the image's own name,
+   the one the user typed when image is a name).  Each layer's tar is
+   rebuilt as save does (so the config's diffIDs hold), compressed to a
+   temp file while digested, skipped when the registry has the blob (HEAD;
+   the compressed digest of an earlier push or of the pull is asked for
+   first, so a second push does not recompress), mounted from another
+   repository of the same registry named by the image's names or
+   RepoDigests, else uploaded (one PUT, or PATCH chunks for big blobs);
+   then the config blob and the manifest.  Layers are processed in
+   parallel.  Takes the shared store lock for the layer phase only.
+   Returns the manifest digest (malloc'd) in *digest.  */
+int husk_registry_push (husk_store_t *s, const char *image, const char *destination,
+                        const struct husk_registry_push_opts *opts, char **digest, husk_error_t *err);
+
+/* ---- search (src/registry/search.c) ---- */
+
+struct husk_search_result
+{
+  char *index;       /* registry host, "docker.io" */
+  char *name;        /* "host/repo" */
+  char *description; /* "" when the registry has none */
+  int64_t stars;
+  bool official;
+  bool automated;
+  char *tag; /* list_tags only */
+};
+void husk_search_results_free (struct husk_search_result *r, size_t n);
+
+/* Search for term ("host/term", or "term" searched in every
+   unqualified-search-registries entry): Docker Hub's GET /v1/search when
+   the registry answers it, else GET /v2/_catalog filtered to the
+   repositories whose path contains term.  At most limit results per
+   registry (0: 25).  */
+int husk_registry_search (const char *term, size_t limit, const struct husk_registry_opts *opts,
+                          struct husk_search_result **out, size_t *n, husk_error_t *err);
+
+/* The tags of repository ref ("host/repo"): one result per tag, at most
+   limit (0: all).  */
+int husk_registry_search_tags (const char *ref, size_t limit, const struct husk_registry_opts *opts,
+                               struct husk_search_result **out, size_t *n, husk_error_t *err);
+
 #endif
