@@ -427,6 +427,12 @@ http_perform (CURLSH *share, const struct http_tls *tls, struct http_exchange *x
         }
     }
   if (x->code != CURLE_OK)
+    {
+      long os_errno = 0;
+      curl_easy_getinfo (h, CURLINFO_OS_ERRNO, &os_errno);
+      x->os_errno = (int)os_errno;
+    }
+  if (x->code != CURLE_OK)
     x->curl_error = xstrdup (errbuf[0] ? errbuf : curl_easy_strerror (x->code));
   curl_slist_free_all (headers);
   x->h = NULL;
@@ -478,11 +484,21 @@ http_code_retryable (CURLcode code)
     case CURLE_PARTIAL_FILE:
     case CURLE_HTTP2:
     case CURLE_HTTP2_STREAM:
-    case CURLE_SSL_CONNECT_ERROR:
       return true;
     default:
       return false;
     }
+}
+
+/* Go's lower-case errno texts ("connection refused").  */
+static char *
+os_error_text (int e)
+{
+  char *s = xstrdup (strerror (e));
+  for (char *p = s; *p; p++)
+    if (*p >= 'A' && *p <= 'Z')
+      *p = (char)(*p - 'A' + 'a');
+  return s;
 }
 
 int
@@ -502,6 +518,18 @@ http_transport_error (const struct http_exchange *x, husk_error_t *err)
     case CURLE_PEER_FAILED_VERIFICATION:
       return husk_make_error (err, 0, "%s \"%s\": x509: certificate signed by unknown authority (%s)", verb,
                               x->url, why);
+    case CURLE_SSL_CONNECT_ERROR:
+      if (strstr (why, "wrong version number"))
+        return husk_make_error (err, 0, "%s \"%s\": http: server gave HTTP response to HTTPS client (%s)",
+                                verb, x->url, why);
+      return husk_make_error (err, 0, "%s \"%s\": %s", verb, x->url, why);
+    case CURLE_COULDNT_CONNECT:
+      if (x->os_errno)
+        {
+          cleanup_free char *text = os_error_text (x->os_errno);
+          return husk_make_error (err, 0, "%s \"%s\": dial tcp: connect: %s", verb, x->url, text);
+        }
+      return husk_make_error (err, 0, "%s \"%s\": %s", verb, x->url, why);
     default:
       return husk_make_error (err, 0, "%s \"%s\": %s", verb, x->url, why);
     }

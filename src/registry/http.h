@@ -53,6 +53,7 @@ struct http_exchange
   struct husk_registry_response *res;
   CURLcode code;
   char *curl_error;   /* curl's message for code, malloc'd */
+  int os_errno;       /* errno behind a connection failure, or 0 */
   uint64_t delivered; /* bytes given to sink */
   bool sink_failed;   /* sink_err holds why */
   husk_error_t sink_err;
