@@ -16,16 +16,19 @@ repositories, each of which misbehaves in one way:
   bigmanifest/image   a manifest over 4 MiB (an annotation pads it)
   bomb/image          a gzip layer that inflates to --bomb-mib MiB of zeros
   otherplatform/image an OCI index with s390x and ppc64le manifests only
-  auth/image          basic auth: --user/--password, 401 otherwise
-  token/image         bearer auth: the token comes from /token on this
-                      server, which checks --user/--password
 Any other repository is NAME_UNKNOWN, any other tag MANIFEST_UNKNOWN.
+
+--auth basic makes every /v2/ request (the /v2/ ping included, as real
+registries do) demand HTTP basic auth with --user/--password; --auth token
+demands a bearer token, which /token on this server hands out to
+--user/--password.
 
 Every request is logged to --log as one JSON object a line: t (seconds
 since start), method, path, range, auth (the scheme sent, or null),
 status.  The listening port is written to --port-file once it listens.
 
 Usage: fake-registry.py --oci DIR --port-file F --log F [--bomb-mib N]
+       [--auth none|basic|token --user U --password P]
 """
 
 import argparse
@@ -122,8 +125,6 @@ def build_repos(oci, bomb_mib):
         return r
 
     plain("good/image")
-    plain("auth/image", "auth")
-    plain("token/image", "token")
     plain("reset/image", "reset").state["layer"] = first_layer
     plain("ratelimit/image", "ratelimit")
 
@@ -219,19 +220,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
         want = base64.b64encode(f"{self.server.user}:{self.server.password}".encode()).decode()
         return self.headers.get("Authorization", "") == "Basic " + want
 
-    def check_auth(self, repo, name):
-        if repo.fault == "auth" and not self.basic_ok():
+    def check_auth(self, name):
+        mode = self.server.auth_mode
+        if mode == "basic" and not self.basic_ok():
             self.error(401, "UNAUTHORIZED", "authentication required",
                        {"WWW-Authenticate": 'Basic realm="fake-registry"'})
             return False
-        if repo.fault == "token":
+        if mode == "token":
             tok = self.headers.get("Authorization", "")
             if not (tok.startswith("Bearer ") and tok[7:] in self.server.tokens):
                 realm = f"http://127.0.0.1:{self.server.server_address[1]}/token"
                 self.error(401, "UNAUTHORIZED", "authentication required", {
                     "WWW-Authenticate":
-                        f'Bearer realm="{realm}",service="fake-registry",'
-                        f'scope="repository:{name}:pull"'})
+                        f'Bearer realm="{realm}",service="fake-registry"' +
+                        (f',scope="repository:{name}:pull"' if name else "")})
                 return False
         return True
 
@@ -307,7 +309,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.token()
             return
         if path in ("/v2", "/v2/"):
-            self.reply(200, b"{}")
+            if self.check_auth(None):
+                self.reply(200, b"{}")
             return
         if not path.startswith("/v2/"):
             self.error(404, "NOT_FOUND", "not found")
@@ -320,11 +323,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         else:
             self.error(404, "NOT_FOUND", "not found")
             return
+        if not self.check_auth(name):
+            return
         repo = self.server.repos.get(name)
         if repo is None:
             self.error(404, "NAME_UNKNOWN", f"repository name not known to registry: {name}")
-            return
-        if not self.check_auth(repo, name):
             return
         if kind == "/manifests/":
             self.manifest(repo, name, ref)
@@ -356,12 +359,14 @@ def main():
     p.add_argument("--bomb-mib", type=int, default=64)
     p.add_argument("--user", default="fakeuser")
     p.add_argument("--password", default="fakepass")
+    p.add_argument("--auth", choices=("none", "basic", "token"), default="none")
     args = p.parse_args()
 
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     srv.daemon_threads = True
     srv.repos = build_repos(args.oci, args.bomb_mib)
     srv.user, srv.password = args.user, args.password
+    srv.auth_mode = args.auth
     srv.tokens = set()
     srv.start = time.monotonic()
     srv.log = open(args.log, "a", encoding="utf-8")

@@ -671,18 +671,25 @@ fixture_multiarch() {
   MULTI_INDEX_DIGEST=sha256:$ihex
 }
 
-# start_fake_registry: tests/fake-registry.py on a random port, serving
-# the fixture under its faulty repositories (read the script).  Exports
-# FAKE_REGISTRY (127.0.0.1:port), FAKE_REGISTRY_LOG (one JSON object per
-# request), FAKE_REGISTRY_PID, FAKE_USER/FAKE_PASS.  Needs `fixtures`.
+# start_fake_registry [--auth basic|token]: tests/fake-registry.py on a
+# random port, serving the fixture under its faulty repositories (read the
+# script); with --auth every request needs basic auth or a bearer token
+# from the server's own /token realm.  Exports FAKE_REGISTRY
+# (127.0.0.1:port), FAKE_REGISTRY_LOG (one JSON object per request),
+# FAKE_REGISTRY_PID, FAKE_USER/FAKE_PASS.  Needs `fixtures`.  A file that
+# wants several instances copies these after each start.
 start_fake_registry() {
+  local auth=none
+  if [[ ${1:-} == --auth ]]; then
+    auth=$2
+  fi
   local dir
   dir=$(mktemp -d "${BATS_FILE_TMPDIR:-/tmp}/fake-registry.XXXXXX")
   FAKE_USER=fakeuser FAKE_PASS=fakepass-$RANDOM
   FAKE_REGISTRY_LOG=$dir/requests.log
   "$(_husk_python)" "$HUSK_REPO/tests/fake-registry.py" --oci "$FIXTURE_OCI" \
     --port-file "$dir/port" --log "$FAKE_REGISTRY_LOG" --bomb-mib "${FAKE_BOMB_MIB:-64}" \
-    --user "$FAKE_USER" --password "$FAKE_PASS" >"$dir/stderr" 2>&1 3>&- &
+    --auth "$auth" --user "$FAKE_USER" --password "$FAKE_PASS" >"$dir/stderr" 2>&1 3>&- &
   FAKE_REGISTRY_PID=$!
   local port
   port=$(_wait_port_file "$dir/port" "$FAKE_REGISTRY_PID") || {
@@ -694,19 +701,22 @@ start_fake_registry() {
   export FAKE_REGISTRY FAKE_REGISTRY_LOG FAKE_REGISTRY_PID FAKE_USER FAKE_PASS
 }
 
+# stop_fake_registry [PID...]: stop the fake registry (or these ones).
 stop_fake_registry() {
-  if [[ -n ${FAKE_REGISTRY_PID:-} ]]; then
-    kill "$FAKE_REGISTRY_PID" 2>/dev/null
-    wait "$FAKE_REGISTRY_PID" 2>/dev/null
-    FAKE_REGISTRY_PID=
-  fi
+  local pid
+  for pid in "${@:-${FAKE_REGISTRY_PID:-}}"; do
+    [[ -n $pid ]] || continue
+    kill "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+  done
+  [[ $# -gt 0 ]] || FAKE_REGISTRY_PID=
   return 0
 }
 
-# fake_requests JQ_FILTER: the fake registry's log entries selected by
-# JQ_FILTER (a jq select() condition), compact, one a line.
+# fake_requests JQ_FILTER [LOG]: the fake registry's log entries selected
+# by JQ_FILTER (a jq select() condition), compact, one a line.
 fake_requests() {
-  jq -c "select($1)" "$FAKE_REGISTRY_LOG"
+  jq -c "select($1)" "${2:-$FAKE_REGISTRY_LOG}"
 }
 
 # start_token_registry: a second docker-registry (plain HTTP) using bearer
@@ -799,16 +809,19 @@ registries_conf() {
 
 # assert_registry_error [SUBSTRING]: like assert_husk_error, for commands
 # that print progress before failing (pull and push print "Trying to pull
-# ..." first, as podman does): exit 125, the last stderr line starts with
+# ..." first, as podman does): exit 125, a stderr line starts with
 # "Error: ", and stderr holds SUBSTRING (case-insensitive) if given.
 assert_registry_error() {
   local substring=${1:-}
   if [[ $status -ne 125 ]]; then
     fail "exit status is $status, expected 125"
   fi
-  local last=${stderr_lines[${#stderr_lines[@]} - 1]:-}
-  if [[ $stderr != *Error:\ * || $last != *Error:\ * && $stderr != Error:\ * ]]; then
-    fail "stderr has no 'Error: ' message at its end: '${stderr:-}'"
+  local line found=0
+  for line in "${stderr_lines[@]}"; do
+    [[ $line == Error:\ * ]] && found=1
+  done
+  if [[ $found -eq 0 ]]; then
+    fail "no stderr line starts with 'Error: ': '${stderr:-}'"
   fi
   if [[ -n $substring && ${stderr,,} != *"${substring,,}"* ]]; then
     fail "stderr '${stderr}' does not contain '$substring'"
