@@ -68,6 +68,14 @@ husk_write_all (int fd, const void *data, size_t len, husk_error_t *err)
 int
 husk_fsync_dir (int dirfd, husk_error_t *err)
 {
+  if (dirfd == AT_FDCWD)
+    {
+      /* A bare file name: its directory is the current one.  */
+      cleanup_close int cwd = open (".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (cwd < 0)
+        return husk_make_error (err, errno, "open the current directory");
+      return husk_fsync_dir (cwd, err);
+    }
   if (fsync (dirfd) < 0 && errno != EINVAL && errno != EROFS)
     return husk_make_error (err, errno, "fsync of directory");
   return 0;
