@@ -59,7 +59,8 @@ struct husk_cgroup_limits
   int64_t memory;             /* bytes (-m/--memory) */
   int64_t memory_reservation; /* bytes (--memory-reservation): soft limit */
   int64_t memory_swap;        /* memory+swap bytes; -1 unlimited (--memory-swap) */
-  int64_t cpu_quota;          /* microseconds per cpu_period (--cpus, --cpu-quota) */
+  uint64_t nano_cpus;         /* --cpus in billionths of a CPU: quota = nano_cpus * period / 1e9 */
+  int64_t cpu_quota;          /* microseconds per cpu_period (--cpu-quota) */
   uint64_t cpu_period;        /* microseconds; 0 = 100000 */
   uint64_t cpu_shares;        /* v1 cpu.shares, 2..262144; v2 converted to cpu.weight */
   char *cpuset_cpus;          /* "0-2,4" */
@@ -76,6 +77,11 @@ struct husk_cgroup_limits
 
 void husk_cgroup_limits_free (struct husk_cgroup_limits *limits);
 #define cleanup_cgroup_limits __attribute__ ((cleanup (husk_cgroup_limits_free)))
+
+/* Checks across flags, in Docker's words (--memory-swap without --memory,
+   swap below memory, --cpus with --cpu-quota/--cpu-period).  Done by
+   husk_cgroup_create () too; call it early to fail before any work.  */
+int husk_cgroup_limits_validate (const struct husk_cgroup_limits *limits, husk_error_t *err);
 
 /* True when a resource limit (memory, cpu, pids, blkio, cpuset) is set.  */
 bool husk_cgroup_limits_any (const struct husk_cgroup_limits *limits);
