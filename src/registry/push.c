@@ -703,6 +703,20 @@ open_client (struct pusher *p, const struct husk_reference *dest, husk_error_t *
   return husk_registry_client_new (dest->domain, dest->path, true, &p->opts->reg, insecure, &p->c, err);
 }
 
+/* One request before the layer threads start: the scheme (https, or http
+   for an insecure registry) and the token are settled once, not raced by
+   every thread.  Any answer will do; a failure to connect is reported.  */
+static int
+ping (struct pusher *p, husk_error_t *err)
+{
+  struct husk_registry_request req = { .path = "/v2/", .body_fd = -1 };
+  struct husk_registry_response res = { 0 };
+  int ret = husk_registry_request (p->c, &req, &res, err);
+
+  husk_registry_response_clear (&res);
+  return ret;
+}
+
 int
 husk_registry_push (husk_store_t *s, const char *image, const char *destination,
                     const struct husk_registry_push_opts *opts, char **digest, husk_error_t *err)
@@ -731,6 +745,9 @@ husk_registry_push (husk_store_t *s, const char *image, const char *destination,
   if (ret < 0)
     goto out;
   ret = open_client (&p, dest, err);
+  if (ret < 0)
+    goto out;
+  ret = ping (&p, err);
   if (ret < 0)
     goto out;
   p.prog = husk_registry_progress_new (opts->reg.quiet ? NULL : opts->reg.progress);
