@@ -197,8 +197,8 @@ tags_json (const struct husk_search_result *r, size_t n)
   return arr;
 }
 
-/* Go's tabwriter as podman's search table uses it: padding 2, minimum
-   width 0, the last cell of a line not padded.  */
+/* Go's tabwriter as podman's search table uses it (report.NewWriterDefault):
+   minimum width 12, padding 2, the last cell of a line not padded.  */
 static char *
 align_columns (const char *text)
 {
@@ -241,7 +241,8 @@ align_columns (const char *text)
           const char *tab = strchr (c, '\t');
           if (tab == NULL)
             break;
-          husk_buf_printf (&b, "%-*.*s", (int)(widths[col] + 2), (int)(tab - c), c);
+          size_t w = widths[col] + 2 < 12 ? 12 : widths[col] + 2;
+          husk_buf_printf (&b, "%-*.*s", (int)w, (int)(tab - c), c);
           c = tab + 1;
         }
       husk_buf_printf (&b, "%s\n", c);
@@ -251,23 +252,41 @@ align_columns (const char *text)
   return husk_buf_steal (&b, NULL);
 }
 
-static const char *
-search_header (const char *field)
+/* podman separates the columns of a "table" format by spaces as well as
+   tabs: spaces outside {{...}} become tabs.  */
+static char *
+table_columns (const char *format)
 {
-  (void)field;
-  return NULL;
+  char *f = xstrdup (format);
+  int depth = 0;
+
+  if (!husk_has_prefix (f, "table ") && !husk_has_prefix (f, "table\t"))
+    return f;
+  for (char *p = f + strlen ("table "); *p; p++)
+    {
+      if (p[0] == '{' && p[1] == '{')
+        depth++;
+      else if (p[0] == '}' && p[1] == '}' && depth > 0)
+        depth--;
+      else if (*p == ' ' && depth == 0)
+        *p = '\t';
+    }
+  return f;
 }
 
 static int
 print_search (const husk_json_t *rows, const char *format, bool list_tags, husk_error_t *err)
 {
   cleanup_template husk_template_t *t = NULL;
+  cleanup_free char *table_format = NULL;
   cleanup_free char *text = NULL;
   struct husk_buf b = { 0 };
   const char *def = list_tags ? "table {{.Name}}\t{{.Tag}}" : "table {{.Name}}\t{{.Description}}";
   int ret;
 
-  t = husk_template_parse (format && *format ? format : def, err);
+  if (format && *format)
+    table_format = table_columns (format);
+  t = husk_template_parse (table_format ? table_format : def, err);
   if (t == NULL)
     return husk_error_wrap (err, "invalid --format");
   /* podman prints nothing at all, not even a header, for no match.  */
@@ -275,7 +294,7 @@ print_search (const husk_json_t *rows, const char *format, bool list_tags, husk_
     return 0;
   if (husk_template_is_table (t))
     {
-      ret = husk_template_render_header (t, search_header, &b, err);
+      ret = husk_template_render_header (t, NULL, &b, err);
       if (ret < 0)
         goto fail;
       husk_buf_append (&b, "\n", 1);

@@ -319,15 +319,14 @@ husk_registry_search_tags (const char *ref, size_t limit, const struct husk_regi
   ret = husk_reference_parse (ref, &r, err);
   if (ret < 0)
     return ret;
-  if (r->tag || r->digest)
-    return husk_make_error (err, 0, "%s: --list-tags needs a repository without a tag or digest", ref);
+  /* podman lists the repository's tags whatever tag was named.  */
   husk_reference_normalize_remote (r, "docker.io");
   ret = open_client (r->domain, r->path, opts, &c, err);
   if (ret < 0)
     return ret;
   ret = husk_registry_list_tags (c, &tags, err);
   if (ret < 0)
-    return husk_error_wrap (err, "getting the tags of %s", ref);
+    return ret;
   name = xasprintf ("%s/%s", r->domain, r->path);
   for (size_t i = 0; tags && tags[i] && (limit == 0 || res.n < limit); i++)
     {
