@@ -515,7 +515,11 @@ fetch_token (husk_registry_client_t *c, char *const *scopes, const char *key, hu
   curl_easy_cleanup (esc);
   url_s = husk_buf_steal (&url, NULL);
   if (c->user)
-    headers = curl_slist_append (headers, basic_header (c->user, c->password));
+    {
+      cleanup_free char *line = basic_header (c->user, c->password);
+      headers = curl_slist_append (headers, line);
+      explicit_bzero (line, strlen (line));
+    }
 
   x.url = url_s;
   x.headers = headers;
