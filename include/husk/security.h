@@ -21,17 +21,21 @@
      a. rlimits (clamped to the current hard limit when raising fails);
      b. clear the ambient set, drop every capability not in the final set
         from the bounding set (needs CAP_SETPCAP, still held);
-     c. PR_SET_KEEPCAPS, setgroups, setresgid, setresuid (keepcaps so the
-        final capset below can still pick its sets);
-     d. without no_new_privs, the seccomp filter is loaded HERE: loading a
-        filter without no_new_privs needs CAP_SYS_ADMIN, which step e may
-        drop.  The profile must then allow capset and execve (the default
-        one does);
+     c. without no_new_privs, the seccomp filter is loaded HERE: loading a
+        filter without no_new_privs needs CAP_SYS_ADMIN in the effective
+        set, which steps d and e take away.  The profile must then allow
+        setgroups, setresuid, setresgid, prctl, capset and execve (the
+        default one does);
+     d. PR_SET_KEEPCAPS, setgroups, setresgid, setresuid (keepcaps so the
+        final capset can still choose the sets);
      e. capset: effective = permitted = the final set for uid 0, empty for
         any other uid (as Docker); inheritable empty;
      f. PR_SET_NO_NEW_PRIVS when asked;
      g. with no_new_privs, the seccomp filter is loaded LAST, so the fewest
-        syscalls run under it before execve.  */
+        syscalls run under it before execve.
+   The calling process must be uid 0 (in its user namespace) with
+   CAP_SETPCAP, CAP_SETUID, CAP_SETGID (and CAP_SYS_ADMIN for a filter
+   without no_new_privs): runtime-core's child after clone is.  */
 #ifndef HUSK_SECURITY_H
 #define HUSK_SECURITY_H
 
@@ -157,6 +161,11 @@ int husk_security_prepare (struct husk_security_spec *spec, const char *cache_di
    (malloc'd bytes in *out).  Exposed for tests and `husk info`.  */
 int husk_seccomp_compile (const char *profile, size_t len, uint64_t caps, void **out, size_t *out_len,
                           husk_error_t *err);
+
+/* husk_seccomp_compile through the cache in CACHE_DIR (NULL: no cache);
+ *hit tells whether the bytes came from the cache.  */
+int husk_seccomp_build_cached (const char *profile, size_t len, uint64_t caps, const char *cache_dir,
+                               void **out, size_t *out_len, bool *hit, husk_error_t *err);
 
 /* Load BPF bytes as the calling thread's filter (seccomp(2), TSYNC not
    needed: the child is single-threaded).  */
