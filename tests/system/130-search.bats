@@ -110,7 +110,7 @@ $REGISTRY/husk/test v3" "rows"
   assert_husk_error
 }
 
-@test "search against a closed port: error" {
+@test "search against a closed port: error (after podman-style retry warnings)" {
   run_husk 125 search --tls-verify=false "127.0.0.1:$(random_port)/husk"
-  assert_husk_error
+  assert_registry_error refused
 }
