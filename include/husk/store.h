@@ -163,13 +163,16 @@ int husk_store_usage (husk_store_t *s, struct husk_store_usage *u, husk_error_t 
    "zstd"): the one recorded by husk_store_layer_blob_record (in
    layers/<hex>/compressed.json), else the blob it was pulled from when that
    had this compression.  Lets a push ask the registry for the blob before
-   compressing.  Returns 1 with *digest (malloc'd) and *size, 0 when
-   unknown.  Shared lock.  */
+   compressing.  Returns 1 with *digest (malloc'd), *size and *locations
+   ("host/repository" where the blob was pushed, most recent first;
+   NULL-terminated, malloc'd, maybe empty), 0 when unknown.  Shared lock.  */
 int husk_store_layer_blob_lookup (husk_store_t *s, const char *diff_id, const char *compression, char **digest,
-                                  uint64_t *size, husk_error_t *err);
-/* Remember what a layer compressed to (replaces the entry for that
-   compression atomically).  Shared lock.  */
+                                  uint64_t *size, char ***locations, husk_error_t *err);
+/* Remember what a layer compressed to and, when location is not NULL, that
+   the blob is at location ("host/repository").  The entry for that
+   compression is replaced atomically (locations kept while the digest is
+   the same).  Shared lock.  */
 int husk_store_layer_blob_record (husk_store_t *s, const char *diff_id, const char *compression,
-                                  const char *digest, uint64_t size, husk_error_t *err);
+                                  const char *digest, uint64_t size, const char *location, husk_error_t *err);
 
 #endif

@@ -46,7 +46,8 @@ struct push_layer
   char *diff_id;      /* stored */
   char *known_digest; /* blob it is known by (blob cache), or NULL */
   uint64_t known_size;
-  char *digest; /* the blob the manifest names */
+  char **known_locations; /* "host/repo" it was pushed to */
+  char *digest;           /* the blob the manifest names */
   uint64_t size;
   char *written_diff_id; /* diffID of the tar pushed */
 };
@@ -76,6 +77,7 @@ push_layers_free (struct push_layer *l, size_t n)
     {
       free (l[i].diff_id);
       free (l[i].known_digest);
+      strv_free (l[i].known_locations);
       free (l[i].digest);
       free (l[i].written_diff_id);
     }
@@ -274,28 +276,72 @@ open_tmpfile (husk_store_t *s, husk_error_t *err)
   return fd;
 }
 
-/* Is a blob the registry may already have there (or can mount)?  */
 static int
-reuse_known (struct pusher *p, const char *digest, husk_error_t *err)
+try_mount (struct pusher *p, const char *digest, const char *from, husk_error_t *err)
 {
+  int ret = blob_mount (p->c, digest, from, err);
+
+  if (ret < 0)
+    {
+      /* A failed mount only costs the upload.  */
+      husk_debug ("mounting %s from %s: %s", digest, from, (*err)->msg);
+      husk_error_release (err);
+      return 0;
+    }
+  return ret;
+}
+
+/* Does the repository have the blob, or can it mount it from a repository
+   of the same registry: one the blob was pushed to before (locations,
+   "host/repo"), or one the image came from or went to?  */
+static int
+reuse_known (struct pusher *p, const char *digest, char *const *locations, husk_error_t *err)
+{
+  const char *host = husk_registry_client_host (p->c);
+  const char *repo = husk_registry_client_repository (p->c);
+  size_t hlen = strlen (host);
   int ret = blob_exists (p->c, digest, err);
 
   if (ret != 0)
     return ret;
+  for (char *const *loc = locations; loc && *loc; loc++)
+    {
+      const char *from = *loc + hlen + 1;
+      if (strncmp (*loc, host, hlen) != 0 || (*loc)[hlen] != '/' || strcmp (from, repo) == 0)
+        continue;
+      ret = try_mount (p, digest, from, err);
+      if (ret != 0)
+        return ret;
+    }
   for (char **from = p->mount_from; from && *from; from++)
     {
-      ret = blob_mount (p->c, digest, *from, err);
-      if (ret < 0)
-        {
-          /* A failed mount only costs the upload.  */
-          husk_debug ("mounting %s from %s: %s", digest, *from, (*err)->msg);
-          husk_error_release (err);
-          continue;
-        }
-      if (ret > 0)
-        return 1;
+      if (strv_contains (locations, *from))
+        continue;
+      ret = try_mount (p, digest, *from, err);
+      if (ret != 0)
+        return ret;
     }
   return 0;
+}
+
+/* Remember the blob and where it now is, for the next push.  Only a blob
+   of the layer's own tar describes it: a regenerated tar has another
+   diffID and is not recorded under this one.  */
+static void
+record_blob (struct pusher *p, struct push_layer *l)
+{
+  cleanup_free char *location = NULL;
+  husk_error_t ignored = NULL;
+
+  if (strcmp (l->written_diff_id, l->diff_id) != 0)
+    return;
+  location = xasprintf ("%s/%s", husk_registry_client_host (p->c), husk_registry_client_repository (p->c));
+  if (husk_store_layer_blob_record (p->s, l->diff_id, p->compression, l->digest, l->size, location, &ignored)
+      < 0)
+    {
+      husk_debug ("%s", ignored->msg);
+      husk_error_release (&ignored);
+    }
 }
 
 static int
@@ -305,13 +351,12 @@ push_layer (struct pusher *p, struct push_layer *l, husk_error_t *err)
       = p->opts->compression == HUSK_COMPRESSION_ZSTD ? HUSK_COMPRESSION_ZSTD : HUSK_COMPRESSION_GZIP;
   struct husk_layer_diff_result res = { 0 };
   cleanup_close int fd = -1;
-  husk_error_t ignored = NULL;
   int slot, ret;
 
   slot = husk_registry_progress_start (p->prog, "blob", l->diff_id, l->known_size);
   if (l->known_digest)
     {
-      ret = reuse_known (p, l->known_digest, err);
+      ret = reuse_known (p, l->known_digest, l->known_locations, err);
       if (ret < 0)
         return ret;
       if (ret > 0)
@@ -319,6 +364,7 @@ push_layer (struct pusher *p, struct push_layer *l, husk_error_t *err)
           l->digest = xstrdup (l->known_digest);
           l->size = l->known_size;
           l->written_diff_id = xstrdup (l->diff_id);
+          record_blob (p, l);
           husk_registry_progress_done (p->prog, slot, "skipped: already exists");
           return 0;
         }
@@ -335,23 +381,14 @@ push_layer (struct pusher *p, struct push_layer *l, husk_error_t *err)
   l->written_diff_id = steal_pointer (&res.diff_id);
   husk_layer_diff_result_clear (&res);
 
-  /* Only a blob of the layer's own tar describes it: a regenerated tar
-     has another diffID and is not cached under this one.  */
-  if (strcmp (l->written_diff_id, l->diff_id) == 0
-      && (l->known_digest == NULL || strcmp (l->known_digest, l->digest) != 0)
-      && husk_store_layer_blob_record (p->s, l->diff_id, p->compression, l->digest, l->size, &ignored) < 0)
-    {
-      husk_debug ("%s", ignored->msg);
-      husk_error_release (&ignored);
-    }
-
   if (l->known_digest == NULL || strcmp (l->known_digest, l->digest) != 0)
     {
-      ret = reuse_known (p, l->digest, err);
+      ret = reuse_known (p, l->digest, NULL, err);
       if (ret < 0)
         return ret;
       if (ret > 0)
         {
+          record_blob (p, l);
           husk_registry_progress_done (p->prog, slot, "skipped: already exists");
           return 0;
         }
@@ -359,6 +396,7 @@ push_layer (struct pusher *p, struct push_layer *l, husk_error_t *err)
   ret = upload_blob (p, slot, fd, NULL, l->size, l->digest, err);
   if (ret < 0)
     return ret;
+  record_blob (p, l);
   husk_registry_progress_done (p->prog, slot, "done");
   return 0;
 }
@@ -672,7 +710,7 @@ read_image (struct pusher *p, const char *image, const char *destination, struct
       struct push_layer *l = &p->layers[i];
       l->diff_id = xstrdup (rec->layers[i]);
       ret = husk_store_layer_blob_lookup (p->s, l->diff_id, p->compression, &l->known_digest, &l->known_size,
-                                          err);
+                                          &l->known_locations, err);
       if (ret < 0)
         return ret;
     }

@@ -4,9 +4,11 @@
    compressed to is remembered in layers/<hex>/compressed.json, one entry
    per compression:
 
-     {"gzip": {"digest": "sha256:...", "size": 123}, "zstd": {...}}
+     {"gzip": {"digest": "sha256:...", "size": 123,
+               "locations": ["host/repo", ...]}, "zstd": {...}}
 
-   so that a second push asks the registry for that digest first and
+   so that a second push asks the registry for that digest first (and
+   mounts it from a repository it was pushed to on the same registry) and
    compresses only when the registry lacks it.  The blob a layer was pulled
    from (layer.json) counts too.  The file is advisory: a missing or
    unreadable one just means compressing again, and it is replaced
@@ -23,6 +25,8 @@
 
 #define BLOBCACHE_NAME "compressed.json"
 #define BLOBCACHE_MAX  (64 * 1024)
+/* Locations kept per blob: the most recent ones.  */
+#define MAX_LOCATIONS 16
 
 static husk_json_t *
 read_json (husk_store_t *s, const char *hex, const char *name)
@@ -64,7 +68,7 @@ media_type_has (const char *media_type, const char *compression)
 
 int
 husk_store_layer_blob_lookup (husk_store_t *s, const char *diff_id, const char *compression, char **digest,
-                              uint64_t *size, husk_error_t *err)
+                              uint64_t *size, char ***locations, husk_error_t *err)
 {
   cleanup_json husk_json_t *cache = NULL;
   cleanup_json husk_json_t *meta = NULL;
@@ -83,6 +87,7 @@ husk_store_layer_blob_lookup (husk_store_t *s, const char *diff_id, const char *
         {
           *digest = xstrdup (d);
           *size = (uint64_t)husk_json_int (husk_json_get (e, "size"), 0);
+          *locations = husk_json_to_strv (husk_json_get (e, "locations"));
           return 1;
         }
     }
@@ -95,6 +100,7 @@ husk_store_layer_blob_lookup (husk_store_t *s, const char *diff_id, const char *
     {
       *digest = xstrdup (d);
       *size = (uint64_t)husk_json_int (husk_json_get (meta, "compressed_size"), 0);
+      *locations = xzalloc (sizeof (char *));
       return 1;
     }
   return 0;
@@ -102,13 +108,15 @@ husk_store_layer_blob_lookup (husk_store_t *s, const char *diff_id, const char *
 
 int
 husk_store_layer_blob_record (husk_store_t *s, const char *diff_id, const char *compression,
-                              const char *digest, uint64_t size, husk_error_t *err)
+                              const char *digest, uint64_t size, const char *location, husk_error_t *err)
 {
   cleanup_json husk_json_t *cache = NULL;
   cleanup_free char *data = NULL;
   cleanup_free char *path = NULL;
+  cleanup_strv char **prev = NULL;
+  cleanup_strv char **locs = NULL;
   const char *hex = husk_store_layer_key (diff_id);
-  husk_json_t *e;
+  husk_json_t *e, *old;
   size_t len;
 
   if (hex == NULL || !husk_digest_valid (digest))
@@ -118,9 +126,20 @@ husk_store_layer_blob_record (husk_store_t *s, const char *diff_id, const char *
   cache = read_json (s, hex, BLOBCACHE_NAME);
   if (cache == NULL)
     cache = husk_json_new_object ();
+  old = husk_json_get (cache, compression);
+  if (old && husk_json_get_string (old, "digest")
+      && strcmp (husk_json_get_string (old, "digest"), digest) == 0)
+    prev = husk_json_to_strv (husk_json_get (old, "locations"));
+  locs = xzalloc (sizeof (char *));
+  if (location)
+    strv_append (&locs, location);
+  for (char **l = prev; l && *l && strv_len (locs) < MAX_LOCATIONS; l++)
+    if (!strv_contains (locs, *l))
+      strv_append (&locs, *l);
   e = husk_json_new_object ();
   husk_json_set_string (e, "digest", digest);
   husk_json_set_int (e, "size", (int64_t)size);
+  husk_json_set (e, "locations", husk_json_from_strv (locs));
   husk_json_set (cache, compression, e);
   data = husk_json_serialize (cache, false, &len);
   path = xasprintf ("%s/%s", hex, BLOBCACHE_NAME);
