@@ -25,7 +25,8 @@ struct token
 
 struct husk_registry_client
 {
-  char *host;
+  char *host;       /* as the user and the auth files name it */
+  char *api_host;   /* where to send requests: docker.io is registry-1.docker.io */
   char *repository; /* NULL for /v2/ only (login) */
   bool want_push;
   struct husk_registry_opts opts;
@@ -331,6 +332,8 @@ husk_registry_client_new (const char *host, const char *repository, bool want_pu
   int ret;
 
   c->host = xstrdup (host);
+  /* As containers/image does: Docker Hub's API is not on docker.io.  */
+  c->api_host = xstrdup (strcmp (host, "docker.io") == 0 ? "registry-1.docker.io" : host);
   c->repository = repository ? xstrdup (repository) : NULL;
   c->want_push = want_push;
   if (opts)
@@ -372,6 +375,7 @@ husk_registry_client_free (husk_registry_client_t *c)
   http_share_free (c->share);
   pthread_mutex_destroy (&c->lock);
   free (c->host);
+  free (c->api_host);
   free (c->repository);
   free (c);
 }
@@ -612,7 +616,7 @@ build_url (husk_registry_client_t *c, const char *path)
 {
   if (path[0] != '/')
     return xstrdup (path);
-  return xasprintf ("%s://%s%s", c->scheme, c->host, path);
+  return xasprintf ("%s://%s%s", c->scheme, c->api_host, path);
 }
 
 static struct curl_slist *
