@@ -528,8 +528,8 @@ registry_accesslog() {
       kill -0 "$REGISTRY_PID" 2>/dev/null || break
       sleep 0.1
     done
-    kill "$REGISTRY_PID" 2>/dev/null
-    wait "$REGISTRY_PID" 2>/dev/null
+    kill "$REGISTRY_PID" 2>/dev/null || true
+    wait "$REGISTRY_PID" 2>/dev/null || true
     sleep 0.5
   done
   fail "docker-registry did not restart with its access log"
@@ -706,8 +706,8 @@ stop_fake_registry() {
   local pid
   for pid in "${@:-${FAKE_REGISTRY_PID:-}}"; do
     [[ -n $pid ]] || continue
-    kill "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
   done
   [[ $# -gt 0 ]] || FAKE_REGISTRY_PID=
   return 0
@@ -783,8 +783,8 @@ EOF2
       kill -0 "$TOKEN_REGISTRY_PID" 2>/dev/null || break
       sleep 0.1
     done
-    kill "$TOKEN_REGISTRY_PID" 2>/dev/null
-    wait "$TOKEN_REGISTRY_PID" 2>/dev/null
+    kill "$TOKEN_REGISTRY_PID" 2>/dev/null || true
+    wait "$TOKEN_REGISTRY_PID" 2>/dev/null || true
   done
   cat "$d/log" >&2
   fail "docker-registry with token auth did not start"
@@ -793,8 +793,8 @@ EOF2
 stop_token_registry() {
   local pid
   for pid in ${TOKEN_REGISTRY_PID:-} ${TOKEN_SERVER_PID:-}; do
-    kill "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
   done
   TOKEN_REGISTRY_PID= TOKEN_SERVER_PID=
   return 0
