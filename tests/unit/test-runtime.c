@@ -1,0 +1,822 @@
+/* Unit tests for runtime-core (container.c, rootfs.c, mounts.c, devices.c,
+   passwd.c, init.c): real containers from the fixture's busybox rootfs.
+
+   The passwd parser tests run as anyone; the container tests need root
+   and skip otherwise.  The rootfs (tests/fixtures/out/rootfs.tar, made by
+   tests/fixtures/mkimage.sh) is extracted once into a temp dir and used as
+   the bottom overlay layer; each container gets a fresh upper and work
+   dir.  The last test checks that nothing was left mounted on the host.  */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "husk/fs.h"
+#include "husk/runtime.h"
+#include "husk/security.h"
+#include "husk/util.h"
+
+static char *tmpdir;    /* everything the tests make lives here */
+static char *rootfs;    /* the extracted busybox root */
+static bool have_rootfs;
+static unsigned counter;
+
+static char *const default_env[] = {
+  (char *)"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+  NULL,
+};
+
+static char *
+read_mountinfo (void)
+{
+  husk_error_t err = NULL;
+  char *data = NULL;
+
+  if (husk_read_file_at (AT_FDCWD, "/proc/self/mountinfo", 0, &data, NULL, &err) < 0)
+    {
+      husk_error_release (&err);
+      return xstrdup ("");
+    }
+  return data;
+}
+
+static int
+run_shell (const char *cmd)
+{
+  int status = system (cmd);
+  return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+static int
+group_setup (void **state)
+{
+  cleanup_free char *tar = xasprintf ("%s/../fixtures/out/rootfs.tar", TEST_SRCDIR);
+  cleanup_free char *cmd = NULL;
+
+  tmpdir = xstrdup ("/tmp/husk-test-runtime-XXXXXX");
+  if (mkdtemp (tmpdir) == NULL)
+    return -1;
+  if (geteuid () != 0)
+    return 0;
+  if (access (tar, R_OK) < 0)
+    {
+      cmd = xasprintf ("bash %s/../fixtures/mkimage.sh >/dev/null 2>&1", TEST_SRCDIR);
+      run_shell (cmd);
+      free (cmd);
+    }
+  rootfs = xasprintf ("%s/rootfs", tmpdir);
+  cmd = xasprintf ("mkdir -p %s && tar -xf %s -C %s 2>/dev/null", rootfs, tar, rootfs);
+  have_rootfs = run_shell (cmd) == 0;
+  return 0;
+}
+
+static int
+group_teardown (void **state)
+{
+  cleanup_free char *cmd = xasprintf ("rm -rf %s", tmpdir);
+
+  run_shell (cmd);
+  free (tmpdir);
+  free (rootfs);
+  return 0;
+}
+
+#define NEED_ROOT()                                                                                          \
+  do                                                                                                         \
+    {                                                                                                        \
+      if (geteuid () != 0 || !have_rootfs)                                                                   \
+        skip ();                                                                                             \
+    }                                                                                                        \
+  while (0)
+
+/* A container under test: the spec plus the dirs it owns.  */
+struct ctr
+{
+  struct husk_run_spec spec;
+  char *lowers[2];
+  char *upper, *work;
+};
+
+static void
+ctr_init (struct ctr *c, char *const *argv)
+{
+  memset (c, 0, sizeof (*c));
+  counter++;
+  c->upper = xasprintf ("%s/upper%u", tmpdir, counter);
+  c->work = xasprintf ("%s/work%u", tmpdir, counter);
+  assert_int_equal (mkdir (c->upper, 0755), 0);
+  assert_int_equal (mkdir (c->work, 0700), 0);
+  c->lowers[0] = rootfs;
+  c->spec.argv = argv;
+  c->spec.env = default_env;
+  c->spec.rootfs.lower_dirs = c->lowers;
+  c->spec.rootfs.upper_dir = c->upper;
+  c->spec.rootfs.work_dir = c->work;
+  c->spec.stdio[0] = -1;
+}
+
+static void
+ctr_free (struct ctr *c)
+{
+  free (c->upper);
+  free (c->work);
+}
+
+/* Create, start, collect stdout+stderr, wait.  Returns the exit code, or
+   -1 with *err set when create or start failed.  */
+static int
+ctr_run (struct ctr *c, char **output, husk_error_t *err)
+{
+  struct husk_runtime_process p;
+  int fds[2];
+  int status;
+  char *out = NULL;
+
+  assert_int_equal (pipe2 (fds, O_CLOEXEC), 0);
+  c->spec.stdio[1] = fds[1];
+  c->spec.stdio[2] = fds[1];
+  if (husk_runtime_create (&c->spec, &p, err) < 0)
+    {
+      close (fds[0]);
+      close (fds[1]);
+      return -1;
+    }
+  close (fds[1]);
+  if (husk_runtime_start (&p, err) < 0)
+    {
+      close (fds[0]);
+      waitpid (p.pid, NULL, 0);
+      husk_runtime_process_release (&p);
+      return -1;
+    }
+  {
+    husk_error_t rerr = NULL;
+    if (husk_read_all_fd (fds[0], 0, &out, NULL, &rerr) < 0)
+      husk_error_release (&rerr);
+  }
+  close (fds[0]);
+  assert_int_equal (waitpid (p.pid, &status, 0), p.pid);
+  husk_runtime_process_release (&p);
+  if (output != NULL)
+    *output = out != NULL ? out : xstrdup ("");
+  else
+    free (out);
+  return WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
+}
+
+/* Run and expect success with exactly EXPECTED as output.  */
+static void
+ctr_expect (struct ctr *c, int code, const char *expected)
+{
+  cleanup_free char *out = NULL;
+  husk_error_t err = NULL;
+  int ret = ctr_run (c, &out, &err);
+
+  if (ret < 0)
+    fail_msg ("container failed: %s", err->msg);
+  if (expected != NULL)
+    assert_string_equal (out, expected);
+  assert_int_equal (ret, code);
+}
+
+/* -Wwrite-strings makes literals const; argv vectors are char *const *.  */
+#define ARGV(...) ((char *const *)(const char *const[]){ __VA_ARGS__, NULL })
+
+/* ---- passwd.c (no root needed) ---- */
+
+static int
+passwd_root (void)
+{
+  cleanup_free char *dir = xasprintf ("%s/passwd-root", tmpdir);
+  cleanup_free char *etc = xasprintf ("%s/etc", dir);
+  cleanup_free char *pw = xasprintf ("%s/passwd", etc);
+  cleanup_free char *gr = xasprintf ("%s/group", etc);
+  FILE *f;
+
+  mkdir (dir, 0755);
+  mkdir (etc, 0755);
+  f = fopen (pw, "w");
+  fputs ("root:x:0:0:root:/root:/bin/sh\n# comment\nbroken line\n"
+         "user:x:1000:1000:user:/home/user:/bin/sh\ndaemon:x:1:1::/usr/sbin:/bin/false\n",
+         f);
+  fclose (f);
+  f = fopen (gr, "w");
+  fputs ("root:x:0:\nwheel:x:10:root,user\nuser:x:1000:\nstaff:x:50:user\n", f);
+  fclose (f);
+  return open (dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+}
+
+static void
+test_passwd_resolve (void **state)
+{
+  int rootfd = passwd_root ();
+  struct husk_user_ids ids;
+  husk_error_t err = NULL;
+  char *const add[] = { (char *)"staff", (char *)"4242", NULL };
+  char *const bad_add[] = { (char *)"nosuchgroup", NULL };
+
+  assert_true (rootfd >= 0);
+
+  assert_int_equal (husk_passwd_resolve (rootfd, "user", NULL, &ids, &err), 0);
+  assert_int_equal (ids.uid, 1000);
+  assert_int_equal (ids.gid, 1000);
+  assert_string_equal (ids.home, "/home/user");
+  assert_int_equal (ids.n_additional_gids, 2); /* wheel and staff list user */
+  assert_int_equal (ids.additional_gids[0], 10);
+  assert_int_equal (ids.additional_gids[1], 50);
+  husk_user_ids_free (&ids);
+
+  /* A uid with an entry gets its name's groups and home.  */
+  assert_int_equal (husk_passwd_resolve (rootfd, "1000", NULL, &ids, &err), 0);
+  assert_string_equal (ids.home, "/home/user");
+  assert_int_equal (ids.n_additional_gids, 2);
+  husk_user_ids_free (&ids);
+
+  /* A uid without one: gid 0, home /.  */
+  assert_int_equal (husk_passwd_resolve (rootfd, "4000", NULL, &ids, &err), 0);
+  assert_int_equal (ids.uid, 4000);
+  assert_int_equal (ids.gid, 0);
+  assert_string_equal (ids.home, "/");
+  husk_user_ids_free (&ids);
+
+  /* An explicit group: no supplementary groups from the file.  */
+  assert_int_equal (husk_passwd_resolve (rootfd, "user:wheel", NULL, &ids, &err), 0);
+  assert_int_equal (ids.gid, 10);
+  assert_int_equal (ids.n_additional_gids, 0);
+  husk_user_ids_free (&ids);
+
+  assert_int_equal (husk_passwd_resolve (rootfd, "1:77", add, &ids, &err), 0);
+  assert_int_equal (ids.uid, 1);
+  assert_int_equal (ids.gid, 77);
+  assert_int_equal (ids.n_additional_gids, 2);
+  assert_int_equal (ids.additional_gids[0], 50);
+  assert_int_equal (ids.additional_gids[1], 4242);
+  husk_user_ids_free (&ids);
+
+  assert_int_equal (husk_passwd_resolve (rootfd, NULL, NULL, &ids, &err), 0);
+  assert_int_equal (ids.uid, 0);
+  assert_string_equal (ids.home, "/root");
+  husk_user_ids_free (&ids);
+
+  assert_true (husk_passwd_resolve (rootfd, "nosuchuser", NULL, &ids, &err) < 0);
+  assert_string_equal (err->msg, "unable to find user nosuchuser: no matching entries in passwd file");
+  husk_error_release (&err);
+
+  assert_true (husk_passwd_resolve (rootfd, "user:nogroup", NULL, &ids, &err) < 0);
+  assert_string_equal (err->msg, "unable to find group nogroup: no matching entries in group file");
+  husk_error_release (&err);
+
+  assert_true (husk_passwd_resolve (rootfd, "root", bad_add, &ids, &err) < 0);
+  assert_string_equal (err->msg, "Unable to find group nosuchgroup: no matching entries in group file");
+  husk_error_release (&err);
+  close (rootfd);
+}
+
+static void
+test_passwd_missing_files (void **state)
+{
+  cleanup_free char *dir = xasprintf ("%s/empty-root", tmpdir);
+  struct husk_user_ids ids;
+  husk_error_t err = NULL;
+  int rootfd;
+
+  mkdir (dir, 0755);
+  rootfd = open (dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  assert_int_equal (husk_passwd_resolve (rootfd, "123:456", NULL, &ids, &err), 0);
+  assert_int_equal (ids.uid, 123);
+  assert_int_equal (ids.gid, 456);
+  husk_user_ids_free (&ids);
+  assert_true (husk_passwd_resolve (rootfd, "nosuchuser", NULL, &ids, &err) < 0);
+  assert_string_equal (err->msg, "unable to find user nosuchuser: no matching entries in passwd file");
+  husk_error_release (&err);
+  close (rootfd);
+}
+
+/* ---- containers ---- */
+
+static void
+test_echo_and_exit_codes (void **state)
+{
+  struct ctr c;
+
+  NEED_ROOT ();
+  ctr_init (&c, ARGV ("echo", "hello", "world"));
+  ctr_expect (&c, 0, "hello world\n");
+  ctr_free (&c);
+
+  ctr_init (&c, ARGV ("sh", "-c", "exit 3"));
+  ctr_expect (&c, 3, "");
+  ctr_free (&c);
+
+  /* pid 1 ignores even SIGKILL from inside its namespace: a child shell
+       is killed instead, and its status passed on.  */
+  ctr_init (&c, ARGV ("sh", "-c", "sh -c 'kill -9 $$'; exit $?"));
+  ctr_expect (&c, 128 + 9, NULL);
+  ctr_free (&c);
+}
+
+static void
+test_not_found_and_not_executable (void **state)
+{
+  husk_error_t err = NULL;
+  struct ctr c;
+
+  NEED_ROOT ();
+  ctr_init (&c, ARGV ("nosuchcommand"));
+  assert_int_equal (ctr_run (&c, NULL, &err), -1);
+  assert_int_equal (husk_error_exit_code (&err), 127);
+  assert_non_null (strstr (err->msg, "executable file not found in $PATH"));
+  husk_error_release (&err);
+  ctr_free (&c);
+
+  ctr_init (&c, ARGV ("/no/such/file"));
+  assert_int_equal (ctr_run (&c, NULL, &err), -1);
+  assert_int_equal (husk_error_exit_code (&err), 127);
+  husk_error_release (&err);
+  ctr_free (&c);
+
+  ctr_init (&c, ARGV ("/etc/passwd"));
+  assert_int_equal (ctr_run (&c, NULL, &err), -1);
+  assert_int_equal (husk_error_exit_code (&err), 126);
+  assert_non_null (strstr (err->msg, "Permission denied"));
+  husk_error_release (&err);
+  ctr_free (&c);
+}
+
+static void
+test_hostname_and_pid1 (void **state)
+{
+  struct ctr c;
+
+  NEED_ROOT ();
+  ctr_init (&c, ARGV ("sh", "-c", "hostname; echo $$"));
+  c.spec.hostname = "box";
+  ctr_expect (&c, 0, "box\n1\n");
+  ctr_free (&c);
+}
+
+static void
+test_security_status (void **state)
+{
+  struct husk_security_spec sec;
+  husk_error_t err = NULL;
+  struct ctr c;
+
+  NEED_ROOT ();
+  husk_security_spec_init (&sec);
+  if (husk_security_prepare (&sec, NULL, &err) < 0)
+    fail_msg ("prepare: %s", err->msg);
+  ctr_init (&c, ARGV ("sh", "-c", "grep -E '^(CapInh|CapAmb|Seccomp|NoNewPrivs):' /proc/self/status"));
+  c.spec.security = &sec;
+  ctr_expect (&c, 0, "CapInh:\t0000000000000000\nCapAmb:\t0000000000000000\nNoNewPrivs:\t0\nSeccomp:\t2\n");
+  ctr_free (&c);
+  husk_security_spec_release (&sec);
+}
+
+static void
+test_no_stray_fds (void **state)
+{
+  int leak = open ("/dev/null", O_RDONLY); /* not CLOEXEC: must not reach the container */
+  struct ctr c;
+
+  NEED_ROOT ();
+  ctr_init (&c, ARGV ("ls", "/proc/self/fd"));
+  /* 3 is ls's own directory fd.  */
+  ctr_expect (&c, 0, "0\n1\n2\n3\n");
+  ctr_free (&c);
+  close (leak);
+}
+
+static void
+test_kept_fd (void **state)
+{
+  int keep = open ("/dev/null", O_RDONLY | O_CLOEXEC);
+  cleanup_free char *cmd = xasprintf ("test -e /proc/self/fd/%d && echo kept", keep);
+  struct ctr c;
+
+  NEED_ROOT ();
+  ctr_init (&c, ARGV ("sh", "-c", cmd));
+  c.spec.keep_fds = &keep;
+  c.spec.n_keep_fds = 1;
+  ctr_expect (&c, 0, "kept\n");
+  ctr_free (&c);
+  close (keep);
+}
+
+static void
+test_masked_and_readonly_paths (void **state)
+{
+  char *const masked[] = { (char *)"/etc/hostname", (char *)"/home", (char *)"/no/such/path", NULL };
+  struct ctr c;
+
+  NEED_ROOT ();
+  /* Docker's defaults (which of them exist depends on the kernel).  */
+  ctr_init (
+      &c,
+      ARGV (
+          "sh", "-c",
+          "for f in /proc/keys /proc/timer_list /proc/sched_debug; do "
+          "test -e $f && (wc -c < $f); done | sort -u; ls -A /sys/firmware | wc -l; "
+          "echo x 2>/dev/null > /proc/sysrq-trigger || echo ro; "
+          "echo 1 2>/dev/null > /proc/sys/kernel/shmmni || echo ro2; touch /sys/x 2>/dev/null || echo ro3"));
+  ctr_expect (&c, 0, "0\n0\nro\nro2\nro3\n");
+  ctr_free (&c);
+
+  /* A caller's list: a file reads empty, a directory lists empty.  */
+  ctr_init (&c, ARGV ("sh", "-c",
+                      "wc -c < /etc/hostname; ls -A /home | wc -l; touch /home/x 2>/dev/null || echo ro"));
+  c.spec.masked_paths = masked;
+  ctr_expect (&c, 0, "0\n0\nro\n");
+  ctr_free (&c);
+}
+
+static void
+test_read_only_rootfs (void **state)
+{
+  struct ctr c;
+
+  NEED_ROOT ();
+  ctr_init (&c, ARGV ("sh", "-c", "touch /x 2>/dev/null || echo ro; touch /dev/shm/y && echo shm"));
+  c.spec.rootfs.read_only = true;
+  ctr_expect (&c, 0, "ro\nshm\n");
+  ctr_free (&c);
+
+  /* And writable otherwise, into the upper dir only.  */
+  ctr_init (&c, ARGV ("sh", "-c", "echo data > /written && cat /written"));
+  ctr_expect (&c, 0, "data\n");
+  {
+    cleanup_free char *in_upper = xasprintf ("%s/written", c.upper);
+    cleanup_free char *in_lower = xasprintf ("%s/written", rootfs);
+    assert_int_equal (access (in_upper, F_OK), 0);
+    assert_int_equal (access (in_lower, F_OK), -1);
+  }
+  ctr_free (&c);
+}
+
+static void
+test_bind_mounts (void **state)
+{
+  cleanup_free char *rw = xasprintf ("%s/vol-rw", tmpdir);
+  cleanup_free char *ro = xasprintf ("%s/vol-ro", tmpdir);
+  cleanup_free char *file = xasprintf ("%s/vol-ro/f", tmpdir);
+  cleanup_free char *written = xasprintf ("%s/vol-rw/new", tmpdir);
+  struct husk_mount mounts[2];
+  FILE *f;
+  struct ctr c;
+
+  NEED_ROOT ();
+  mkdir (rw, 0755);
+  mkdir (ro, 0755);
+  f = fopen (file, "w");
+  fputs ("content\n", f);
+  fclose (f);
+  memset (mounts, 0, sizeof (mounts));
+  mounts[0].source = rw;
+  mounts[0].destination = "/data/rw";
+  mounts[1].source = ro;
+  mounts[1].destination = "/data/ro";
+  mounts[1].readonly = true;
+  ctr_init (&c,
+            ARGV ("sh", "-c",
+                  "echo hi > /data/rw/new && cat /data/ro/f && (touch /data/ro/g 2>/dev/null || echo ro)"));
+  c.spec.mounts = mounts;
+  c.spec.n_mounts = 2;
+  ctr_expect (&c, 0, "content\nro\n");
+  assert_int_equal (access (written, F_OK), 0);
+  ctr_free (&c);
+}
+
+static void
+test_tmpfs_and_shm (void **state)
+{
+  struct husk_mount m;
+  struct ctr c;
+
+  NEED_ROOT ();
+  memset (&m, 0, sizeof (m));
+  m.type = HUSK_MOUNT_TMPFS;
+  m.destination = "/scratch";
+  m.tmpfs_size = 1024 * 1024;
+  m.tmpfs_mode = 0700;
+  m.noexec = true;
+  ctr_init (&c, ARGV ("sh", "-c",
+                      "grep -o '/scratch tmpfs [^ ]*' /proc/mounts; stat -c %a /scratch; "
+                      "grep -o '/dev/shm tmpfs [^ ]*' /proc/mounts"));
+  c.spec.mounts = &m;
+  c.spec.n_mounts = 1;
+  c.spec.shm_size = 2 * 1024 * 1024;
+  ctr_expect (&c, 0,
+              "/scratch tmpfs rw,noexec,relatime,size=1024k,mode=700\n700\n"
+              "/dev/shm tmpfs rw,nosuid,nodev,noexec,relatime,size=2048k\n");
+  ctr_free (&c);
+}
+
+static void
+test_dev (void **state)
+{
+  struct ctr c;
+
+  NEED_ROOT ();
+  ctr_init (&c, ARGV ("sh", "-c",
+                      "ls /dev | tr '\\n' ' '; echo; head -c 4 /dev/zero | wc -c; "
+                      "readlink /dev/ptmx; echo ok > /dev/null && echo null"));
+  ctr_expect (&c, 0,
+              "core fd full mqueue null ptmx pts random shm stderr stdin stdout tty urandom zero "
+              "\n4\npts/ptmx\nnull\n");
+  ctr_free (&c);
+}
+
+static void
+test_cwd (void **state)
+{
+  husk_error_t err = NULL;
+  struct ctr c;
+
+  NEED_ROOT ();
+  ctr_init (&c, ARGV ("pwd"));
+  c.spec.cwd = "/made/for/you";
+  ctr_expect (&c, 0, "/made/for/you\n");
+  ctr_free (&c);
+
+  ctr_init (&c, ARGV ("pwd"));
+  c.spec.cwd = "/proc/self/fd/5";
+  assert_int_equal (ctr_run (&c, NULL, &err), -1);
+  assert_int_equal (husk_error_exit_code (&err), 125);
+  assert_non_null (strstr (err->msg, "workdir `/proc/self/fd/5`"));
+  husk_error_release (&err);
+  ctr_free (&c);
+
+  /* A symlink leading out of the root stays inside it.  */
+  ctr_init (&c, ARGV ("pwd"));
+  c.spec.cwd = "/../../../../tmp/../etc";
+  ctr_expect (&c, 0, "/etc\n");
+  ctr_free (&c);
+}
+
+static void
+test_user (void **state)
+{
+  char *const groups[] = { (char *)"wheel", NULL };
+  husk_error_t err = NULL;
+  struct ctr c;
+
+  NEED_ROOT ();
+  ctr_init (&c, ARGV ("sh", "-c", "id -u; id -g; id -G; echo $HOME"));
+  c.spec.user = "user";
+  c.spec.group_add = groups;
+  ctr_expect (&c, 0, "1000\n1000\n1000 10\n/home/user\n");
+  ctr_free (&c);
+
+  ctr_init (&c, ARGV ("id", "-u"));
+  c.spec.user = "nosuchuser";
+  assert_int_equal (ctr_run (&c, NULL, &err), -1);
+  assert_string_equal (err->msg, "unable to find user nosuchuser: no matching entries in passwd file");
+  husk_error_release (&err);
+  ctr_free (&c);
+}
+
+static void
+test_network_none (void **state)
+{
+  struct ctr c;
+
+  NEED_ROOT ();
+  ctr_init (&c, ARGV ("sh", "-c", "ls /sys/class/net; ip -o link | grep -c UP"));
+  ctr_expect (&c, 0, "lo\n1\n");
+  ctr_free (&c);
+}
+
+static void
+test_etc_files_and_sysctl (void **state)
+{
+  cleanup_free char *hosts = xasprintf ("%s/hosts", tmpdir);
+  char *const sysctls[] = { (char *)"net.ipv4.ip_forward=1", NULL };
+  char *const bad[] = { (char *)"vm.swappiness=1", NULL };
+  husk_error_t err = NULL;
+  FILE *f = fopen (hosts, "w");
+  struct ctr c;
+
+  NEED_ROOT ();
+  fputs ("127.0.0.1 localhost box\n", f);
+  fclose (f);
+  ctr_init (&c, ARGV ("sh", "-c", "cat /etc/hosts /proc/sys/net/ipv4/ip_forward"));
+  c.spec.hosts_file = hosts;
+  c.spec.sysctls = sysctls;
+  ctr_expect (&c, 0, "127.0.0.1 localhost box\n1\n");
+  ctr_free (&c);
+
+  ctr_init (&c, ARGV ("true"));
+  c.spec.sysctls = bad;
+  assert_int_equal (ctr_run (&c, NULL, &err), -1);
+  assert_non_null (strstr (err->msg, "not namespaced"));
+  husk_error_release (&err);
+  ctr_free (&c);
+}
+
+static void
+test_init (void **state)
+{
+  struct ctr c;
+
+  NEED_ROOT ();
+  ctr_init (&c, ARGV ("sh", "-c", "echo $$; exit 7"));
+  c.spec.init = true;
+  ctr_expect (&c, 7, "2\n");
+  ctr_free (&c);
+
+  ctr_init (&c, ARGV ("nosuchcommand"));
+  c.spec.init = true;
+  {
+    husk_error_t err = NULL;
+    assert_int_equal (ctr_run (&c, NULL, &err), -1);
+    assert_int_equal (husk_error_exit_code (&err), 127);
+    husk_error_release (&err);
+  }
+  ctr_free (&c);
+}
+
+static void
+test_vfs_rootfs (void **state)
+{
+  struct ctr c;
+
+  NEED_ROOT ();
+  ctr_init (&c, ARGV ("cat", "/etc/hostname"));
+  c.spec.rootfs.lower_dirs = NULL;
+  c.spec.rootfs.upper_dir = NULL;
+  c.spec.rootfs.work_dir = NULL;
+  c.spec.rootfs.dir = rootfs;
+  ctr_expect (&c, 0, "husk-test\n");
+  ctr_free (&c);
+}
+
+static void
+test_200_layers (void **state)
+{
+  char **lowers = NULL;
+  struct ctr c;
+  unsigned i;
+
+  NEED_ROOT ();
+  strv_append (&lowers, rootfs);
+  for (i = 1; i < 200; i++)
+    {
+      cleanup_free char *dir = xasprintf ("%s/layers/%064u/diff/layers", tmpdir, i);
+      cleanup_free char *file = xasprintf ("%s/f%03u", dir, i);
+      husk_error_t err = NULL;
+      int fd;
+
+      assert_int_equal (husk_mkdir_p (dir, 0755, &err), 0);
+      fd = open (file, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+      assert_true (fd >= 0);
+      close (fd);
+      dir[strlen (dir) - strlen ("/layers")] = '\0';
+      strv_append (&lowers, dir);
+    }
+  ctr_init (&c, ARGV ("sh", "-c", "ls /layers | wc -l; ls /layers | head -n 1; ls /layers | tail -n 1"));
+  c.spec.rootfs.lower_dirs = lowers;
+  ctr_expect (&c, 0, "199\nf001\nf199\n");
+  ctr_free (&c);
+  strv_free (lowers);
+}
+
+static int
+cmp_int64 (const void *a, const void *b)
+{
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Not a pass/fail figure (DESIGN.md 6: bench/ measures): printed for the
+   report.  create -> exit of `true`, 100 times, median.  */
+static void
+measure (const char *what, const struct husk_security_spec *sec)
+{
+  int64_t times[100];
+  size_t i;
+
+  for (i = 0; i < 100; i++)
+    {
+      struct husk_runtime_process p;
+      husk_error_t err = NULL;
+      struct ctr c;
+      int64_t t0;
+
+      ctr_init (&c, ARGV ("true"));
+      c.spec.security = sec;
+      c.spec.stdio[1] = -1;
+      c.spec.stdio[2] = -1;
+      t0 = husk_now_ns ();
+      if (husk_runtime_create (&c.spec, &p, &err) < 0 || husk_runtime_start (&p, &err) < 0)
+        fail_msg ("run: %s", err->msg);
+      waitpid (p.pid, NULL, 0);
+      times[i] = husk_now_ns () - t0;
+      husk_runtime_process_release (&p);
+      ctr_free (&c);
+    }
+  qsort (times, 100, sizeof (times[0]), cmp_int64);
+  print_message ("create -> exit of `true` (%s): median %.2f ms, min %.2f ms, p90 %.2f ms\n", what,
+                 (double)times[50] / 1e6, (double)times[0] / 1e6, (double)times[90] / 1e6);
+}
+
+static void
+test_latency (void **state)
+{
+  struct husk_security_spec sec;
+  husk_error_t err = NULL;
+
+  NEED_ROOT ();
+  measure ("no security spec", NULL);
+  husk_security_spec_init (&sec);
+  if (husk_security_prepare (&sec, NULL, &err) < 0)
+    fail_msg ("prepare: %s", err->msg);
+  measure ("default caps + seccomp", &sec);
+  husk_security_spec_release (&sec);
+}
+
+static void
+test_rootless_refused (void **state)
+{
+  husk_error_t err = NULL;
+  pid_t pid;
+  int status;
+
+  NEED_ROOT ();
+  pid = fork ();
+  if (pid == 0)
+    {
+      struct husk_runtime_process p;
+      struct husk_run_spec spec;
+      memset (&spec, 0, sizeof (spec));
+      spec.argv = ARGV ("true");
+      if (setresuid (1000, 1000, 1000) < 0)
+        _exit (2);
+      if (husk_runtime_create (&spec, &p, &err) == 0)
+        _exit (3);
+      _exit (
+          strcmp (err->msg, "containers need root until the rootless runtime lands: Operation not permitted")
+                  == 0
+              ? 0
+              : 4);
+    }
+  assert_int_equal (waitpid (pid, &status, 0), pid);
+  assert_int_equal (WEXITSTATUS (status), 0);
+}
+
+/* Other programs may mount things on this machine meanwhile: what must
+   not appear is any mount under our temp dir (the overlay is attached on
+   the rootfs path and everything else under it).  */
+static void
+test_nothing_left_mounted (void **state)
+{
+  cleanup_free char *now = read_mountinfo ();
+  char *save = NULL;
+  char *line;
+
+  for (line = strtok_r (now, "\n", &save); line != NULL; line = strtok_r (NULL, "\n", &save))
+    if (strstr (line, tmpdir) != NULL)
+      fail_msg ("left mounted on the host: %s", line);
+}
+
+int
+main (void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test (test_passwd_resolve),
+    cmocka_unit_test (test_passwd_missing_files),
+    cmocka_unit_test (test_echo_and_exit_codes),
+    cmocka_unit_test (test_not_found_and_not_executable),
+    cmocka_unit_test (test_hostname_and_pid1),
+    cmocka_unit_test (test_security_status),
+    cmocka_unit_test (test_no_stray_fds),
+    cmocka_unit_test (test_kept_fd),
+    cmocka_unit_test (test_masked_and_readonly_paths),
+    cmocka_unit_test (test_read_only_rootfs),
+    cmocka_unit_test (test_bind_mounts),
+    cmocka_unit_test (test_tmpfs_and_shm),
+    cmocka_unit_test (test_dev),
+    cmocka_unit_test (test_cwd),
+    cmocka_unit_test (test_user),
+    cmocka_unit_test (test_network_none),
+    cmocka_unit_test (test_etc_files_and_sysctl),
+    cmocka_unit_test (test_init),
+    cmocka_unit_test (test_vfs_rootfs),
+    cmocka_unit_test (test_200_layers),
+    cmocka_unit_test (test_latency),
+    cmocka_unit_test (test_rootless_refused),
+    cmocka_unit_test (test_nothing_left_mounted),
+  };
+
+  return cmocka_run_group_tests (tests, group_setup, group_teardown);
+}
