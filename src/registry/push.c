@@ -809,6 +809,8 @@ husk_registry_push (husk_store_t *s, const char *image, const char *destination,
   ret = put_manifest (&p, dest->tag, manifest, manifest_len, media_type, manifest_digest, err);
   if (ret < 0)
     goto out;
+  /* podman's last line; husk signs nothing (yet), as podman by default.  */
+  husk_registry_progress_line (p.prog, "Storing signatures");
   if (opts->digestfile)
     {
       ret = write_digestfile (opts->digestfile, manifest_digest, err);
