@@ -627,7 +627,7 @@ static int
 push_config (struct pusher *p, const char *config, size_t len, const char *digest, husk_error_t *err)
 {
   int slot = husk_registry_progress_start (p->prog, "config", digest, len);
-  int ret = blob_exists (p->c, digest, err);
+  int ret = reuse_known (p, digest, NULL, err);
 
   if (ret < 0)
     return ret;
