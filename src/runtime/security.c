@@ -181,15 +181,30 @@ husk_security_prepare (struct husk_security_spec *spec, const char *cache_dir, h
   return 0;
 }
 
+static bool
+setgroups_denied (void)
+{
+  char buf[16] = "";
+  cleanup_close int fd = open ("/proc/self/setgroups", O_RDONLY | O_CLOEXEC);
+
+  if (fd < 0 || read (fd, buf, sizeof (buf) - 1) <= 0)
+    return false;
+  return strncmp (buf, "deny", 4) == 0;
+}
+
 static int
 set_ids (const struct husk_security_spec *spec, husk_error_t *err)
 {
   if (prctl (PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
     return husk_make_error (err, errno, "prctl (PR_SET_KEEPCAPS)");
-  /* In a user namespace with setgroups denied (a single-id rootless map)
-     there is nothing to clear.  */
-  if (setgroups (spec->n_groups, spec->groups) < 0 && !(errno == EPERM && spec->n_groups == 0))
-    return husk_make_error (err, errno, "setgroups");
+  if (setgroups (spec->n_groups, spec->groups) < 0)
+    {
+      /* A user namespace with setgroups denied (a single-id rootless map)
+         keeps the groups it has, as crun does.  */
+      if (errno != EPERM || !setgroups_denied ())
+        return husk_make_error (err, errno, "setgroups");
+      husk_debug ("setgroups denied in this user namespace: supplementary groups not set");
+    }
   if (setresgid (spec->gid, spec->gid, spec->gid) < 0)
     return husk_make_error (err, errno, "setresgid (%u)", (unsigned)spec->gid);
   if (setresuid (spec->uid, spec->uid, spec->uid) < 0)
