@@ -117,7 +117,8 @@ int husk_security_set_caps (struct husk_security_spec *spec, char *const *cap_ad
                             husk_error_t *err);
 
 /* Set the privileged flag: all capabilities, seccomp unconfined.  Call it
-   before husk_security_set_caps.  */
+   before husk_security_set_caps and husk_security_parse_opt (so that an
+   explicit seccomp=PATH still wins).  */
 void husk_security_set_privileged (struct husk_security_spec *spec, bool privileged);
 
 /* --- rlimits (rlimits.c) --- */
@@ -152,9 +153,17 @@ int husk_security_parse_opt (struct husk_security_spec *spec, const char *opt, h
 /* The built-in default profile, Docker JSON format (seccomp-default.c).  */
 extern const char husk_seccomp_default_profile[];
 
-/* Fill spec->seccomp_bpf.  With cache_dir (may be NULL: no cache), the BPF
-   is looked up in CACHE_DIR/<sha256 of profile, caps, kernel release,
-   libseccomp version>.bpf and written there atomically when missing.  */
+/* Clamp the rlimits (warnings go to husk's stderr, not the container's)
+   and fill spec->seccomp_bpf.  With cache_dir (may be NULL: no cache; e.g.
+   <store root>/cache/seccomp, created when missing), the BPF is looked up
+   in CACHE_DIR/<sha256 of profile, caps, kernel release and version,
+   machine, libseccomp version>.bpf and written there atomically when
+   missing: a hit costs ~0.3 ms instead of 20-80 ms of generation.
+   Profiles: defaultAction, defaultErrnoRet, architectures, archMap,
+   syscalls[{name|names, action, errnoRet, args[{index, value, valueTwo,
+   op}], includes/excludes {caps, arches, minKernel}}]; actions ALLOW,
+   ERRNO, KILL, KILL_THREAD, KILL_PROCESS, TRAP, TRACE, LOG (NOTIFY is
+   refused); "flags" is ignored.  */
 int husk_security_prepare (struct husk_security_spec *spec, const char *cache_dir, husk_error_t *err);
 
 /* Compile a Docker-format profile for the capability set CAPS into BPF
