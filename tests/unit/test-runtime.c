@@ -22,13 +22,14 @@
 
 #include <cmocka.h>
 
+#include "husk/cgroup.h"
 #include "husk/fs.h"
 #include "husk/runtime.h"
 #include "husk/security.h"
 #include "husk/util.h"
 
-static char *tmpdir;    /* everything the tests make lives here */
-static char *rootfs;    /* the extracted busybox root */
+static char *tmpdir; /* everything the tests make lives here */
+static char *rootfs; /* the extracted busybox root */
 static bool have_rootfs;
 static unsigned counter;
 
@@ -381,6 +382,13 @@ test_security_status (void **state)
   c.spec.security = &sec;
   ctr_expect (&c, 0, "CapInh:\t0000000000000000\nCapAmb:\t0000000000000000\nNoNewPrivs:\t0\nSeccomp:\t2\n");
   ctr_free (&c);
+
+  /* A non-root user gets no effective capabilities.  */
+  ctr_init (&c, ARGV ("sh", "-c", "id -u; grep -E '^CapEff:' /proc/self/status"));
+  c.spec.security = &sec;
+  c.spec.user = "user";
+  ctr_expect (&c, 0, "1000\nCapEff:\t0000000000000000\n");
+  ctr_free (&c);
   husk_security_spec_release (&sec);
 }
 
@@ -535,6 +543,16 @@ test_dev (void **state)
               "core fd full mqueue null ptmx pts random shm stderr stdin stdout tty urandom zero "
               "\n4\npts/ptmx\nnull\n");
   ctr_free (&c);
+
+  /* --device /dev/zero:/dev/sub/myzero:  */
+  {
+    struct husk_device dev = { .host_path = "/dev/zero", .path = "/dev/sub/myzero", .file_mode = 0640 };
+    ctr_init (&c, ARGV ("sh", "-c", "head -c 3 /dev/sub/myzero | wc -c; stat -c '%a %t:%T' /dev/sub/myzero"));
+    c.spec.devices = &dev;
+    c.spec.n_devices = 1;
+    ctr_expect (&c, 0, "3\n640 1:5\n");
+    ctr_free (&c);
+  }
 }
 
 static void
@@ -691,6 +709,65 @@ test_200_layers (void **state)
   strv_free (lowers);
 }
 
+static void
+test_namespace_modes (void **state)
+{
+  cleanup_free char *expected = NULL;
+  struct ctr c;
+  char name[256];
+
+  NEED_ROOT ();
+  /* Host pid namespace: the shell is not pid 1.  Host uts: the host's
+     name.  Joined network namespace (here the host's, by path).  */
+  assert_int_equal (gethostname (name, sizeof (name)), 0);
+  expected = xasprintf ("%s\nnot1\nyes\n", name);
+  ctr_init (&c,
+            ARGV ("sh", "-c", "hostname; test $$ != 1 && echo not1; test -e /sys/class/net/lo && echo yes"));
+  c.spec.pid_ns.mode = HUSK_NS_HOST;
+  c.spec.uts_ns.mode = HUSK_NS_HOST;
+  c.spec.ipc_ns.mode = HUSK_NS_HOST;
+  c.spec.net_ns.mode = HUSK_NS_JOIN;
+  c.spec.net_ns.path = "/proc/self/ns/net";
+  ctr_expect (&c, 0, expected);
+  ctr_free (&c);
+}
+
+static void
+test_cgroup (void **state)
+{
+  struct husk_cgroup_limits limits;
+  struct husk_runtime_process p;
+  cleanup_free char *id = xasprintf ("rt-test-%d", (int)getpid ());
+  cleanup_free char *path = NULL;
+  cleanup_free char *cg = NULL;
+  husk_error_t err = NULL;
+  struct ctr c;
+  int status;
+
+  NEED_ROOT ();
+  memset (&limits, 0, sizeof (limits));
+  limits.pids_limit = 50;
+  ctr_init (&c, ARGV ("true"));
+  c.spec.id = id;
+  c.spec.cgroup = &limits;
+  c.spec.stdio[1] = -1;
+  c.spec.stdio[2] = -1;
+  if (husk_runtime_create (&c.spec, &p, &err) < 0)
+    fail_msg ("create: %s", err->msg);
+  /* Moved into its cgroup before it ran anything of the user's.  */
+  path = xasprintf ("/proc/%d/cgroup", (int)p.pid);
+  assert_int_equal (husk_read_file_at (AT_FDCWD, path, 0, &cg, NULL, &err), 0);
+  if (husk_cgroup_detect (NULL) != HUSK_CGROUP_NONE)
+    assert_non_null (strstr (cg, id));
+  assert_int_equal (husk_runtime_start (&p, &err), 0);
+  assert_int_equal (waitpid (p.pid, &status, 0), p.pid);
+  assert_int_equal (WEXITSTATUS (status), 0);
+  assert_int_equal (husk_cgroup_destroy (p.cgroup, &err), 0);
+  husk_cgroup_free (p.cgroup);
+  husk_runtime_process_release (&p);
+  ctr_free (&c);
+}
+
 static int
 cmp_int64 (const void *a, const void *b)
 {
@@ -813,6 +890,8 @@ main (void)
     cmocka_unit_test (test_init),
     cmocka_unit_test (test_vfs_rootfs),
     cmocka_unit_test (test_200_layers),
+    cmocka_unit_test (test_namespace_modes),
+    cmocka_unit_test (test_cgroup),
     cmocka_unit_test (test_latency),
     cmocka_unit_test (test_rootless_refused),
     cmocka_unit_test (test_nothing_left_mounted),
