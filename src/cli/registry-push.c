@@ -332,6 +332,8 @@ cmd_search (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
   const char *format = cli_string (a, "format");
   const char *limit_s = cli_string (a, "limit");
   bool list_tags = cli_bool (a, "list-tags");
+  /* JSON output is never truncated, as podman.  */
+  bool no_trunc = cli_bool (a, "no-trunc") || (format && strcmp (format, "json") == 0);
   uint64_t limit = 0;
   size_t n = 0;
   int ret;
@@ -365,7 +367,7 @@ cmd_search (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
       rows = husk_json_new_array ();
       for (size_t i = 0; i < n; i++)
         if (list_tags || filter_keeps (&filter, &res[i]))
-          husk_json_array_append (rows, search_row (&res[i], cli_bool (a, "no-trunc")));
+          husk_json_array_append (rows, search_row (&res[i], no_trunc));
     }
   husk_search_results_free (res, n);
 
