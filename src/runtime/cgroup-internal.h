@@ -49,6 +49,8 @@ const char *husk_cgroup_v2_mount (void);
 /* For tests: use MODE from now on, with the v2 hierarchy mounted at
    V2_MOUNT (e.g. the empty unified hierarchy of a hybrid host).  */
 void husk_cgroup_force_backend (enum husk_cgroup_mode mode, const char *v2_mount);
+/* For tests: forget the detected (or forced) backend.  */
+void husk_cgroup_redetect (void);
 
 /* File helpers, DIR/FILE.  Errors name the file.  */
 int husk_cgroup_write (const char *dir, const char *file, const char *value, husk_error_t *err);

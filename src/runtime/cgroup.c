@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -430,10 +429,55 @@ husk_cgroup_memory_swap (const struct husk_cgroup_limits *l)
   return 0;
 }
 
+/* log2 and 10^x without libm (husk does not link it): series that are
+   exact enough for the conversion below, on its range only.  */
+static double
+log2_ge1 (double x)
+{
+  const double ln2 = 0.69314718055994530942;
+  double z, z2, term, sum = 0;
+  int k = 0;
+
+  while (x >= 2)
+    {
+      x /= 2;
+      k++;
+    }
+  /* ln x = 2 atanh ((x - 1) / (x + 1)), |z| < 1/3 here.  */
+  z = (x - 1) / (x + 1);
+  z2 = z * z;
+  term = z;
+  for (int i = 1; i < 80; i += 2)
+    {
+      sum += term / i;
+      term *= z2;
+    }
+  return k + 2 * sum / ln2;
+}
+
+static double
+exp10_nonneg (double x)
+{
+  const double ln2 = 0.69314718055994530942, ln10 = 2.30258509299404568402;
+  double y = x * ln10, r, sum = 1, term = 1;
+  int n = (int)(y / ln2);
+
+  r = y - n * ln2;
+  for (int i = 1; i < 40; i++)
+    {
+      term *= r / i;
+      sum += term;
+    }
+  while (n-- > 0)
+    sum *= 2;
+  return sum;
+}
+
 uint64_t
 husk_cgroup_shares_to_weight (uint64_t shares)
 {
-  double l, exponent;
+  double l, exponent, w;
+  uint64_t up;
 
   if (shares == 0)
     return 0;
@@ -441,9 +485,12 @@ husk_cgroup_shares_to_weight (uint64_t shares)
     return 1;
   if (shares >= 262144)
     return 10000;
-  l = log2 ((double)shares);
+  l = log2_ge1 ((double)shares);
   exponent = (l * l + 125 * l) / 612.0 - 7.0 / 34.0;
-  return (uint64_t)ceil (pow (10, exponent));
+  /* ceil, forgiving the last bits of the series: 1024 must give 100.  */
+  w = exp10_nonneg (exponent) - 1e-9;
+  up = (uint64_t)w;
+  return (double)up < w ? up + 1 : up;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -690,6 +737,14 @@ husk_cgroup_force_backend (enum husk_cgroup_mode mode, const char *v2_mount)
   detected.why = mode == HUSK_CGROUP_NONE ? "disabled" : NULL;
   detected.v2_mount = xstrdup (v2_mount ? v2_mount : HUSK_CGROUP_ROOT);
   detected.v2_base = xstrdup ("");
+}
+
+void
+husk_cgroup_redetect (void)
+{
+  free (detected.v2_mount);
+  free (detected.v2_base);
+  memset (&detected, 0, sizeof (detected));
 }
 
 /* The v2 path of this process, from the "0::/path" line of /proc/self/cgroup.  */
