@@ -142,7 +142,11 @@ sync_recv (int fd, struct sync_hdr *hdr, char **text)
 
 static void __attribute__ ((noreturn)) child_fail (int syncfd, husk_error_t *err)
 {
-  int code = husk_error_exit_code (err);
+  int code;
+
+  if (*err == NULL)
+    husk_make_error (err, 0, "container setup failed");
+  code = husk_error_exit_code (err);
 
   sync_send (syncfd, SYNC_ERROR, code, (*err)->status, (*err)->msg);
   _exit (code);

@@ -45,24 +45,37 @@ char *const husk_runtime_default_readonly_paths[] = {
   (char *)"/proc/sysrq-trigger", NULL,
 };
 
+/* *unsupported is set (and no error made) when the kernel lacks the new
+   mount API or "lowerdir+": the caller then falls back to mount(2).  */
 static int
-overlay_new_api (const struct husk_rootfs *r, husk_error_t *err)
+overlay_new_api (const struct husk_rootfs *r, bool *unsupported, husk_error_t *err)
 {
   cleanup_close int fsfd = -1;
   size_t n = strv_len (r->lower_dirs);
   size_t i;
   int mfd;
 
+  *unsupported = false;
   fsfd = fsopen ("overlay", FSOPEN_CLOEXEC);
   if (fsfd < 0)
-    return -errno;
+    {
+      if (errno == ENOSYS)
+        {
+          *unsupported = true;
+          return -1;
+        }
+      return husk_make_error (err, errno, "mount overlay");
+    }
   /* "lowerdir+" stacks in lowerdir= order: topmost first.  */
   for (i = n; i-- > 0;)
     if (fsconfig (fsfd, FSCONFIG_SET_STRING, "lowerdir+", r->lower_dirs[i], 0) < 0)
       {
-        if (i == n - 1 && errno == EINVAL)
-          return -EINVAL; /* the kernel predates lowerdir+ */
-        return husk_make_error (err, errno, "overlay lower dir `%s`", r->lower_dirs[i]);
+        if (i == n - 1 && errno == EINVAL && access (r->lower_dirs[i], F_OK) == 0)
+          {
+            *unsupported = true; /* the kernel predates lowerdir+ (6.8) */
+            return -1;
+          }
+        return runtime_fs_error (err, fsfd, errno, "overlay", r->lower_dirs[i]);
       }
   if (r->upper_dir != NULL
       && (fsconfig (fsfd, FSCONFIG_SET_STRING, "upperdir", r->upper_dir, 0) < 0
@@ -180,8 +193,9 @@ runtime_rootfs_mount (const struct husk_rootfs *r, husk_error_t *err)
         mfd = bind_tree (target, MOUNT_ATTR_RDONLY, err); /* overlay wants two lowers without an upper */
       else
         {
-          mfd = overlay_new_api (r, err);
-          if (mfd == -EINVAL || mfd == -ENOSYS)
+          bool unsupported;
+          mfd = overlay_new_api (r, &unsupported, err);
+          if (mfd < 0 && unsupported)
             {
               if (overlay_legacy (r, target, err) < 0)
                 return -1;
