@@ -292,6 +292,64 @@ is_privileged (const struct husk_run_spec *spec)
   return spec->security != NULL && spec->security->privileged;
 }
 
+/* cgroup v1 (legacy or hybrid) with a private cgroup namespace: as
+   Docker, a tmpfs at /sys/fs/cgroup and one mount per hierarchy the
+   process is in, each showing the container's own cgroup as its root.
+   The hierarchies come from /proc/self/cgroup ("N:cpu,cpuacct:/path";
+   "name=systemd" is a named hierarchy, "0::" the v2 one, left out as
+   Docker does on hybrid hosts).  */
+static int
+mount_cgroup_v1 (int rootfd, int procfd, unsigned attrs, husk_error_t *err)
+{
+  static const char *const tmpfs_opts[] = { "mode=755", "size=64k", NULL };
+  cleanup_free char *text = NULL;
+  cleanup_close int tmpfd = -1;
+  cleanup_close int target = -1;
+  char *save = NULL;
+  char *line;
+
+  if (husk_read_file_at (procfd, "self/cgroup", 0, &text, NULL, err) < 0)
+    return -1;
+  tmpfd = runtime_fs_mount ("tmpfs", tmpfs_opts, attrs & ~MOUNT_ATTR_RDONLY, err);
+  if (tmpfd < 0)
+    return -1;
+  for (line = strtok_r (text, "\n", &save); line != NULL; line = strtok_r (NULL, "\n", &save))
+    {
+      char *ctrls = strchr (line, ':');
+      char *end = ctrls != NULL ? strchr (ctrls + 1, ':') : NULL;
+      cleanup_strv char **opts = NULL;
+      cleanup_close int mfd = -1;
+      cleanup_close int dirfd = -1;
+      const char *dir;
+      char *tok, *tsave = NULL;
+
+      if (end == NULL || end == ctrls + 1)
+        continue;
+      *end = '\0';
+      dir = husk_has_prefix (ctrls + 1, "name=") ? ctrls + 1 + strlen ("name=") : ctrls + 1;
+      if (mkdirat (tmpfd, dir, 0755) < 0 && errno != EEXIST)
+        return husk_make_error (err, errno, "mkdir /sys/fs/cgroup/%s", dir);
+      for (tok = strtok_r (ctrls + 1, ",", &tsave); tok != NULL; tok = strtok_r (NULL, ",", &tsave))
+        strv_append (&opts, tok);
+      mfd = runtime_fs_mount ("cgroup", (const char *const *)opts, attrs, err);
+      if (mfd < 0)
+        return -1;
+      dirfd = openat (tmpfd, dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+      if (dirfd < 0 || runtime_attach (mfd, dirfd, dir, err) < 0)
+        return dirfd < 0 ? husk_make_error (err, errno, "open /sys/fs/cgroup/%s", dir) : -1;
+    }
+  if (attrs & MOUNT_ATTR_RDONLY)
+    {
+      struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY };
+      if (mount_setattr (tmpfd, "", AT_EMPTY_PATH, &attr, sizeof (attr)) < 0)
+        return husk_make_error (err, errno, "read-only /sys/fs/cgroup");
+    }
+  target = runtime_mount_target (rootfd, "/sys/fs/cgroup", false, err);
+  if (target < 0)
+    return -1;
+  return runtime_attach (tmpfd, target, "/sys/fs/cgroup", err);
+}
+
 static int
 mount_proc_sys (const struct husk_run_spec *spec, int rootfd, husk_error_t *err)
 {
@@ -317,18 +375,26 @@ mount_proc_sys (const struct husk_run_spec *spec, int rootfd, husk_error_t *err)
   if (targetfd < 0 || runtime_attach (sysfd, targetfd, "/sys", err) < 0)
     return -1;
 
-  /* cgroup v2 with a private cgroup namespace: the container sees its own
-     cgroup as the root.  (v1 hierarchies are not mounted yet.)  */
-  if (spec->cgroup_ns.mode == HUSK_NS_PRIVATE && husk_cgroup_detect (NULL) == HUSK_CGROUP_V2)
+  /* With a private cgroup namespace the container sees its own cgroup
+     as the root (read-only unless privileged).  With the host's, nothing
+     is mounted: the host's tree would show every other cgroup.  */
+  if (spec->cgroup_ns.mode == HUSK_NS_PRIVATE)
     {
-      cleanup_close int cgfd
-          = runtime_fs_mount ("cgroup2", NULL, base | (is_privileged (spec) ? 0 : MOUNT_ATTR_RDONLY), err);
-      cleanup_close int cgtarget = -1;
-      if (cgfd < 0)
-        return -1;
-      cgtarget = runtime_mount_target (rootfd, "/sys/fs/cgroup", false, err);
-      if (cgtarget < 0 || runtime_attach (cgfd, cgtarget, "/sys/fs/cgroup", err) < 0)
-        return -1;
+      unsigned cgattrs = base | (is_privileged (spec) ? 0 : MOUNT_ATTR_RDONLY);
+      enum husk_cgroup_mode mode = husk_cgroup_detect (NULL);
+
+      if (mode == HUSK_CGROUP_V2)
+        {
+          cleanup_close int cgfd = runtime_fs_mount ("cgroup2", NULL, cgattrs, err);
+          cleanup_close int cgtarget = -1;
+          if (cgfd < 0)
+            return -1;
+          cgtarget = runtime_mount_target (rootfd, "/sys/fs/cgroup", false, err);
+          if (cgtarget < 0 || runtime_attach (cgfd, cgtarget, "/sys/fs/cgroup", err) < 0)
+            return -1;
+        }
+      else if (mode == HUSK_CGROUP_V1 && mount_cgroup_v1 (rootfd, procfd, cgattrs, err) < 0)
+        return husk_error_wrap (err, "mount /sys/fs/cgroup");
     }
   return 0;
 }

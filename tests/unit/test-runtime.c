@@ -766,6 +766,36 @@ test_cgroup (void **state)
   husk_cgroup_free (p.cgroup);
   husk_runtime_process_release (&p);
   ctr_free (&c);
+
+  /* Inside, its own cgroup is the root of a read-only /sys/fs/cgroup.  */
+  if (husk_cgroup_detect (NULL) == HUSK_CGROUP_V1)
+    {
+      struct husk_runtime_process q;
+      int fds[2];
+      char *out = NULL;
+
+      ctr_init (&c, ARGV ("sh", "-c",
+                          "cat /sys/fs/cgroup/pids/pids.max; ls /sys/fs/cgroup | grep -c memory; "
+                          "touch /sys/fs/cgroup/x 2>/dev/null || echo ro"));
+      c.spec.id = id;
+      c.spec.cgroup = &limits;
+      assert_int_equal (pipe2 (fds, O_CLOEXEC), 0);
+      c.spec.stdio[1] = fds[1];
+      c.spec.stdio[2] = fds[1];
+      if (husk_runtime_create (&c.spec, &q, &err) < 0)
+        fail_msg ("create: %s", err->msg);
+      close (fds[1]);
+      assert_int_equal (husk_runtime_start (&q, &err), 0);
+      assert_int_equal (husk_read_all_fd (fds[0], 0, &out, NULL, &err), 0);
+      close (fds[0]);
+      assert_int_equal (waitpid (q.pid, &status, 0), q.pid);
+      assert_string_equal (out, "50\n1\nro\n");
+      free (out);
+      assert_int_equal (husk_cgroup_destroy (q.cgroup, &err), 0);
+      husk_cgroup_free (q.cgroup);
+      husk_runtime_process_release (&q);
+      ctr_free (&c);
+    }
 }
 
 static int
