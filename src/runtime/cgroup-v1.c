@@ -333,16 +333,23 @@ v1_destroy (struct husk_cgroup *cg, husk_error_t *err)
   int ret = 0;
 
   /* Freeze so nothing forks while being killed, kill, thaw so the
-     SIGKILLs are delivered.  */
-  if (freezer && access (freezer, F_OK) == 0 && v1_freeze (cg, true, &ignored) == 0)
+     SIGKILLs are delivered.  Each freezer write costs milliseconds, so
+     an empty cgroup (the usual case: the container has exited) skips it.  */
+  if (freezer && access (freezer, F_OK) == 0)
     {
       cleanup_free pid_t *pids = NULL;
       size_t n = 0;
-      if (husk_cgroup_read_pids (freezer, &pids, &n, &ignored) == 0)
-        for (size_t i = 0; i < n; i++)
-          kill (pids[i], SIGKILL);
-      husk_error_release (&ignored);
-      v1_freeze (cg, false, &ignored);
+      if (husk_cgroup_read_pids (freezer, &pids, &n, &ignored) == 0 && n > 0
+          && v1_freeze (cg, true, &ignored) == 0)
+        {
+          free (pids);
+          pids = NULL;
+          if (husk_cgroup_read_pids (freezer, &pids, &n, &ignored) == 0)
+            for (size_t i = 0; i < n; i++)
+              kill (pids[i], SIGKILL);
+          husk_error_release (&ignored);
+          v1_freeze (cg, false, &ignored);
+        }
     }
   husk_error_release (&ignored);
   for (size_t i = 0; i < N_CONTROLLERS; i++)

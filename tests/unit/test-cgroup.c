@@ -402,6 +402,8 @@ test_create_limits (void **state)
   parse_ok (&l, "cpu-shares", "512");
   parse_ok (&l, "pids-limit", "10");
   parse_ok (&l, "cpuset-cpus", "0");
+  parse_ok (&l, "memory-reservation", "32m");
+  parse_ok (&l, "blkio-weight", "300");
   c = child_start (child_idle);
   cg = create_or_fail (id, &l, c.pid);
   assert_string_equal (husk_cgroup_path (cg), want_path);
@@ -414,6 +416,19 @@ test_create_limits (void **state)
   assert_v1_file ("cpu", cg, "cpu.shares", "512");
   assert_v1_file ("cpuset", cg, "cpuset.cpus", "0");
   assert_v1_file ("pids", cg, "pids.max", "10");
+  assert_v1_file ("memory", cg, "memory.soft_limit_in_bytes", "33554432");
+  {
+    /* CFQ's blkio.weight or BFQ's blkio.bfq.weight ("default 300").  */
+    cleanup_free char *dir = xasprintf ("/sys/fs/cgroup/blkio%s", want_path);
+    cleanup_free char *w = NULL;
+    if (husk_cgroup_file_exists (dir, "blkio.weight"))
+      assert_v1_file ("blkio", cg, "blkio.weight", "300");
+    else
+      {
+        w = read_v1 ("blkio", cg, "blkio.bfq.weight");
+        assert_non_null (strstr (w, "300"));
+      }
+  }
 
   /* Device rules: the defaults are there, "allow all" is not.  */
   devices = read_v1 ("devices", cg, "devices.list");
@@ -687,6 +702,67 @@ test_v2_unified (void **state)
   husk_cgroup_redetect ();
 }
 
+/* As an unprivileged user on this v1 host: backend none, and asking for
+   limits twice prints exactly one warning.  The check runs in a child
+   that changes uid; it exits 0 on success.  */
+static int
+rootless_child (void)
+{
+  cleanup_cgroup_limits struct husk_cgroup_limits l = { 0 };
+  struct husk_cgroup *cg = NULL;
+  husk_error_t err = NULL;
+  const char *why = NULL;
+
+  if (setgid (65534) < 0 || setuid (65534) < 0)
+    return 10;
+  husk_cgroup_redetect ();
+  if (husk_cgroup_detect (&why) != HUSK_CGROUP_NONE || why == NULL || strstr (why, "not delegated") == NULL)
+    return 11;
+  l.memory = 64 << 20;
+  for (int i = 0; i < 2; i++)
+    {
+      if (husk_cgroup_create ("rootless", &l, getpid (), &cg, &err) < 0
+          || strcmp (husk_cgroup_path (cg), "") != 0)
+        return 12;
+      if (husk_cgroup_destroy (cg, &err) < 0)
+        return 13;
+      husk_cgroup_free (cg);
+    }
+  return 0;
+}
+
+static void
+test_rootless_none (void **state)
+{
+  cleanup_free char *out = NULL;
+  husk_error_t err = NULL;
+  const char *p;
+  size_t len = 0;
+  int fds[2], status = 0, count = 0;
+  pid_t pid;
+
+  SKIP_UNLESS_ROOT ();
+  assert_int_equal (pipe (fds), 0);
+  pid = fork ();
+  assert_true (pid >= 0);
+  if (pid == 0)
+    {
+      dup2 (fds[1], 2);
+      _exit (rootless_child ());
+    }
+  close (fds[1]);
+  assert_int_equal (husk_read_all_fd (fds[0], 0, &out, &len, &err), 0);
+  close (fds[0]);
+  assert_int_equal (waitpid (pid, &status, 0), pid);
+  assert_true (WIFEXITED (status));
+  assert_int_equal (WEXITSTATUS (status), 0);
+  for (p = out; (p = strstr (p, "Warning: cgroup limits are ignored: ")) != NULL; p++)
+    count++;
+  if (count != 1)
+    fail_msg ("expected one warning, got: %s", out);
+  assert_non_null (strstr (out, "not delegated"));
+}
+
 /* Remove what a failed test left behind, then the test parent.  */
 static int
 teardown_root (void **state)
@@ -736,6 +812,7 @@ main (void)
     cmocka_unit_test (test_devices_v1),
     cmocka_unit_test (test_freeze),
     cmocka_unit_test (test_v2_unified),
+    cmocka_unit_test (test_rootless_none),
   };
 
   return cmocka_run_group_tests (tests, NULL, teardown_root);
