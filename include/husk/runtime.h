@@ -157,7 +157,10 @@ struct husk_run_spec
 
   /* fds dup2'ed to 0, 1, 2 in the child; -1: /dev/null.  */
   int stdio[3];
-  /* Make stdio[0] the controlling terminal (it must be a pty slave).  */
+  /* -t: allocate a pty in the container's own devpts (so `tty` inside
+     names a real path); its slave, owned by the container's uid, becomes
+     fds 0-2 and the controlling terminal (stdio is then ignored), and the
+     master comes back in husk_runtime_process.pty_master.  */
   bool terminal;
   /* fds kept open at the same number in the container; every other fd
      above 2 is closed before execve.  */
@@ -170,6 +173,7 @@ struct husk_runtime_process
   pid_t pid;                  /* in the caller's pid namespace */
   int pidfd;                  /* pidfd of the child, or -1 when the kernel has none */
   int sync_fd;                /* internal: the go / error channel */
+  int pty_master;             /* with spec->terminal: the pty master (CLOEXEC), else -1 */
   struct husk_cgroup *cgroup; /* NULL without spec->cgroup; the caller owns it (destroy, free) */
 };
 
@@ -187,7 +191,8 @@ int husk_runtime_create (const struct husk_run_spec *spec, struct husk_runtime_p
    exited (it is reaped by the caller, who owns the pid).  */
 int husk_runtime_start (struct husk_runtime_process *p, husk_error_t *err);
 
-/* Close the process's fds (not the pid).  Safe to call twice.  */
+/* Close the process's fds (sync, pidfd, pty master; take pty_master and
+   set it to -1 first to keep it).  Not the pid.  Safe to call twice.  */
 void husk_runtime_process_release (struct husk_runtime_process *p);
 
 /* Kill a created-but-not-started child and reap it.  */

@@ -53,6 +53,7 @@ enum sync_type
   SYNC_ERROR = 2,
   SYNC_GO = 3,
   SYNC_CGROUP = 4,
+  SYNC_PTY = 5, /* carries the pty master (SCM_RIGHTS) */
 };
 
 struct sync_hdr
@@ -100,15 +101,54 @@ sync_send (int fd, int type, int exit_code, int status, const char *text)
   return n < 0 ? -errno : 0;
 }
 
-/* 1 and a message, 0 at EOF, negative errno.  *text is malloc'd.  */
 static int
-sync_recv (int fd, struct sync_hdr *hdr, char **text)
+sync_send_fd (int fd, int type, int passfd)
 {
+  struct sync_hdr hdr = { .type = type };
+  struct iovec iov = { .iov_base = &hdr, .iov_len = sizeof (hdr) };
+  union
+  {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE (sizeof (int))];
+  } ctl;
+  struct msghdr msg
+      = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof (ctl.buf) };
+  struct cmsghdr *c;
+  ssize_t n;
+
+  memset (&ctl, 0, sizeof (ctl));
+  c = CMSG_FIRSTHDR (&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN (sizeof (int));
+  memcpy (CMSG_DATA (c), &passfd, sizeof (int));
+  do
+    n = sendmsg (fd, &msg, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  return n < 0 ? -errno : 0;
+}
+
+/* 1 and a message, 0 at EOF, negative errno.  *text is malloc'd.  An fd
+   passed with the message lands in *passfd when not NULL (else it is
+   closed); -1 when none came.  */
+static int
+sync_recv_fd (int fd, struct sync_hdr *hdr, char **text, int *passfd)
+{
+  union
+  {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE (sizeof (int))];
+  } ctl;
+  struct iovec iov;
+  struct msghdr msg;
+  struct cmsghdr *c;
   ssize_t n;
   size_t len;
   char *buf;
 
   *text = NULL;
+  if (passfd != NULL)
+    *passfd = -1;
   do
     n = recv (fd, NULL, 0, MSG_PEEK | MSG_TRUNC);
   while (n < 0 && errno == EINTR);
@@ -117,25 +157,53 @@ sync_recv (int fd, struct sync_hdr *hdr, char **text)
   if (n == 0)
     {
       /* EOF, or an empty datagram (never sent): consume and report EOF.  */
-      char c;
-      n = recv (fd, &c, 1, 0);
+      char ch;
+      n = recv (fd, &ch, 1, 0);
       return n <= 0 ? 0 : -EPROTO;
     }
   len = (size_t)n;
   buf = xmalloc (len + 1);
+  iov.iov_base = buf;
+  iov.iov_len = len;
+  memset (&msg, 0, sizeof (msg));
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = ctl.buf;
+  msg.msg_controllen = sizeof (ctl.buf);
   do
-    n = recv (fd, buf, len, 0);
+    n = recvmsg (fd, &msg, MSG_CMSG_CLOEXEC);
   while (n < 0 && errno == EINTR);
+  if (n < 0)
+    {
+      free (buf);
+      return -errno;
+    }
+  for (c = CMSG_FIRSTHDR (&msg); c != NULL; c = CMSG_NXTHDR (&msg, c))
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len >= CMSG_LEN (sizeof (int)))
+      {
+        int got;
+        memcpy (&got, CMSG_DATA (c), sizeof (int));
+        if (passfd != NULL && *passfd < 0)
+          *passfd = got;
+        else
+          close (got);
+      }
   if (n < (ssize_t)sizeof (*hdr))
     {
       free (buf);
-      return n < 0 ? -errno : -EPROTO;
+      return -EPROTO;
     }
   memcpy (hdr, buf, sizeof (*hdr));
   memmove (buf, buf + sizeof (*hdr), (size_t)n - sizeof (*hdr));
   buf[(size_t)n - sizeof (*hdr)] = '\0';
   *text = buf;
   return 1;
+}
+
+static int
+sync_recv (int fd, struct sync_hdr *hdr, char **text)
+{
+  return sync_recv_fd (fd, hdr, text, NULL);
 }
 
 /* ---- the child ---- */
@@ -385,6 +453,36 @@ child_exec (int syncfd, const char *path, char *const *argv, char *const *env)
   child_fail (syncfd, &err);
 }
 
+/* -t: a pty from the container's own devpts instance (so `tty` names a
+   path that exists inside), its master handed to the parent, the slave
+   made stdio and the controlling terminal of the new session.  */
+static int
+child_terminal (int syncfd, const struct husk_user_ids *ids, husk_error_t *err)
+{
+  cleanup_close int master = open ("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  cleanup_close int slave = -1;
+  int i;
+
+  if (master < 0)
+    return husk_make_error (err, errno, "open /dev/ptmx");
+  if (unlockpt (master) < 0)
+    return husk_make_error (err, errno, "unlockpt");
+  slave = ioctl (master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (slave < 0)
+    return husk_make_error (err, errno, "open the pty slave");
+  /* The user owns its terminal, as login does.  */
+  if (fchown (slave, ids->uid, (gid_t)-1) < 0)
+    return husk_make_error (err, errno, "chown the pty slave");
+  if (sync_send_fd (syncfd, SYNC_PTY, master) < 0)
+    return husk_make_error (err, errno, "send the pty master");
+  for (i = 0; i < 3; i++)
+    if (dup2 (slave, i) < 0)
+      return husk_make_error (err, errno, "dup2 the pty slave");
+  if (ioctl (0, TIOCSCTTY, 0) < 0)
+    return husk_make_error (err, errno, "set the controlling terminal");
+  return 0;
+}
+
 /* Every fd above 2 closes at execve (the sync socket with them, which is
    how the parent learns that execve happened), except the kept ones.  */
 static int
@@ -529,11 +627,8 @@ child_main (const struct husk_run_spec *spec, int syncfd, const struct join_fds 
       husk_make_error (&err, errno, "setsid");
       child_fail (syncfd, &err);
     }
-  if (spec->terminal && ioctl (0, TIOCSCTTY, 0) < 0)
-    {
-      husk_make_error (&err, errno, "set the controlling terminal");
-      child_fail (syncfd, &err);
-    }
+  if (spec->terminal && child_terminal (syncfd, &ids, &err) < 0)
+    child_fail (syncfd, &err);
   if (child_close_fds (spec, &err) < 0)
     child_fail (syncfd, &err);
   prctl (PR_SET_PDEATHSIG, 0, 0, 0, 0);
@@ -654,26 +749,38 @@ reap (pid_t pid)
     ;
 }
 
-/* The child's answer: READY, or its error (it then exits).  */
+/* The child's answer: READY (after the pty master with -t), or its
+   error (it then exits).  */
 static int
 wait_ready (struct husk_runtime_process *p, husk_error_t *err)
 {
-  cleanup_free char *text = NULL;
-  struct sync_hdr hdr;
-  int ret = sync_recv (p->sync_fd, &hdr, &text);
-
-  if (ret == 1 && hdr.type == SYNC_READY)
-    return 0;
-  if (ret == 1 && hdr.type == SYNC_ERROR)
+  for (;;)
     {
-      husk_make_error (err, 0, "%s", text);
-      (*err)->status = hdr.status;
-      husk_error_set_exit_code (err, hdr.exit_code);
-      return hdr.status > 0 ? -hdr.status : -1;
+      cleanup_free char *text = NULL;
+      struct sync_hdr hdr;
+      int passfd = -1;
+      int ret = sync_recv_fd (p->sync_fd, &hdr, &text, &passfd);
+
+      if (ret == 1 && hdr.type == SYNC_PTY && passfd >= 0 && p->pty_master < 0)
+        {
+          p->pty_master = passfd;
+          continue;
+        }
+      if (passfd >= 0)
+        close (passfd);
+      if (ret == 1 && hdr.type == SYNC_READY)
+        return 0;
+      if (ret == 1 && hdr.type == SYNC_ERROR)
+        {
+          husk_make_error (err, 0, "%s", text);
+          (*err)->status = hdr.status;
+          husk_error_set_exit_code (err, hdr.exit_code);
+          return hdr.status > 0 ? -hdr.status : -1;
+        }
+      if (ret < 0)
+        return husk_make_error (err, -ret, "read from the container process");
+      return husk_make_error (err, 0, "the container process exited during setup");
     }
-  if (ret < 0)
-    return husk_make_error (err, -ret, "read from the container process");
-  return husk_make_error (err, 0, "the container process exited during setup");
 }
 
 int
@@ -688,6 +795,7 @@ husk_runtime_create (const struct husk_run_spec *spec, struct husk_runtime_proce
   out->pid = -1;
   out->pidfd = -1;
   out->sync_fd = -1;
+  out->pty_master = -1;
   out->cgroup = NULL;
 
   if (geteuid () != 0 || husk_userns_is_rootless ())
@@ -785,8 +893,11 @@ husk_runtime_process_release (struct husk_runtime_process *p)
     close (p->sync_fd);
   if (p->pidfd >= 0)
     close (p->pidfd);
+  if (p->pty_master >= 0)
+    close (p->pty_master);
   p->sync_fd = -1;
   p->pidfd = -1;
+  p->pty_master = -1;
 }
 
 void

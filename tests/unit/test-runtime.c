@@ -710,6 +710,40 @@ test_200_layers (void **state)
 }
 
 static void
+test_terminal (void **state)
+{
+  struct husk_runtime_process p;
+  struct husk_buf out = { 0 };
+  husk_error_t err = NULL;
+  struct ctr c;
+  int status;
+
+  NEED_ROOT ();
+  ctr_init (&c, ARGV ("sh", "-c", "tty; stat -c %u $(tty); test -t 0 && echo in-tty"));
+  c.spec.terminal = true;
+  c.spec.user = "user";
+  c.spec.stdio[1] = -1;
+  c.spec.stdio[2] = -1;
+  if (husk_runtime_create (&c.spec, &p, &err) < 0)
+    fail_msg ("create: %s", err->msg);
+  assert_true (p.pty_master >= 0);
+  assert_int_equal (husk_runtime_start (&p, &err), 0);
+  for (;;)
+    {
+      char chunk[256];
+      ssize_t n = read (p.pty_master, chunk, sizeof (chunk));
+      if (n <= 0)
+        break; /* EIO once the last slave fd closed */
+      husk_buf_append (&out, chunk, (size_t)n);
+    }
+  assert_int_equal (waitpid (p.pid, &status, 0), p.pid);
+  assert_string_equal (out.data, "/dev/pts/0\r\n1000\r\nin-tty\r\n");
+  husk_buf_free (&out);
+  husk_runtime_process_release (&p);
+  ctr_free (&c);
+}
+
+static void
 test_namespace_modes (void **state)
 {
   cleanup_free char *expected = NULL;
@@ -920,6 +954,7 @@ main (void)
     cmocka_unit_test (test_init),
     cmocka_unit_test (test_vfs_rootfs),
     cmocka_unit_test (test_200_layers),
+    cmocka_unit_test (test_terminal),
     cmocka_unit_test (test_namespace_modes),
     cmocka_unit_test (test_cgroup),
     cmocka_unit_test (test_latency),
