@@ -7,9 +7,14 @@
      under the topmost cgroup the user owns.
    - v1: /sys/fs/cgroup is a tmpfs with one mount per controller (legacy or
      hybrid: a v2 mount at /sys/fs/cgroup/unified is ignored).  The
-     container gets <ctrl>/<parent>/husk-<id> in every controller used.
+     container gets <ctrl>/<parent>/husk-<id> in each of cpu, cpuacct,
+     cpuset, memory, devices, freezer, blkio, pids that is mounted.
    - none: rootless without delegation, or no cgroup fs.  Every operation is
-     a no-op; husk_cgroup_create () prints ONE warning when limits were asked.
+     a no-op (freeze fails: pausing needs a cgroup); husk_cgroup_create ()
+     prints ONE warning per process when limits were asked.
+
+   Devices: v1 writes devices.deny "a" then one devices.allow per rule; v2
+   attaches an eBPF BPF_CGROUP_DEVICE program compiled from the same rules.
 
    <parent> is "husk" unless --cgroup-parent is given.  The caller records
    husk_cgroup_path () in the container record and reopens it later with

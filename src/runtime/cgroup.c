@@ -833,6 +833,21 @@ detect_v2_delegation (void)
   detected.v2_base = steal_pointer (&best);
 }
 
+static bool
+any_v1_controller (void)
+{
+  static const char *const names[] = { "memory", "pids", "cpu", "devices", "freezer" };
+  struct statfs sfs;
+
+  for (size_t i = 0; i < sizeof (names) / sizeof (names[0]); i++)
+    {
+      cleanup_free char *dir = xasprintf ("%s/%s", HUSK_CGROUP_ROOT, names[i]);
+      if (statfs (dir, &sfs) == 0 && sfs.f_type == CGROUP_SUPER_MAGIC)
+        return true;
+    }
+  return false;
+}
+
 static void
 detect (void)
 {
@@ -858,7 +873,7 @@ detect (void)
       return;
     }
   /* Legacy or hybrid: a tmpfs holding one mount per v1 controller.  */
-  if (statfs (HUSK_CGROUP_ROOT "/memory", &sfs) == 0 && sfs.f_type == CGROUP_SUPER_MAGIC)
+  if (any_v1_controller ())
     {
       if (husk_userns_is_rootless ())
         {
