@@ -97,6 +97,11 @@ struct husk_rootfs
   /* vfs: a plain directory used as the root (lower_dirs must be NULL).  */
   const char *dir;
   bool read_only; /* --read-only: the root is remounted read-only */
+  /* The upper dir will be thrown away (--rm): overlay's "volatile" skips
+     every sync of the upper filesystem, including the one at unmount that
+     otherwise delays the container's exit.  After a crash the kernel
+     refuses to reuse work_dir (work/incompat/volatile): remove it.  */
+  bool volatile_upper;
 };
 
 struct husk_run_spec

@@ -81,6 +81,9 @@ overlay_new_api (const struct husk_rootfs *r, bool *unsupported, husk_error_t *e
       && (fsconfig (fsfd, FSCONFIG_SET_STRING, "upperdir", r->upper_dir, 0) < 0
           || fsconfig (fsfd, FSCONFIG_SET_STRING, "workdir", r->work_dir, 0) < 0))
     return husk_make_error (err, errno, "overlay upper dir `%s`", r->upper_dir);
+  if (r->upper_dir != NULL && r->volatile_upper
+      && fsconfig (fsfd, FSCONFIG_SET_FLAG, "volatile", NULL, 0) < 0)
+    return runtime_fs_error (err, fsfd, errno, "overlay", "volatile");
   if (fsconfig (fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
     return runtime_fs_error (err, fsfd, errno, "overlay", NULL);
   mfd = fsmount (fsfd, FSMOUNT_CLOEXEC, 0);
@@ -136,7 +139,8 @@ overlay_legacy (const struct husk_rootfs *r, const char *target, husk_error_t *e
   for (i = n; i-- > 0;)
     husk_buf_printf (&opts, "%s%s", r->lower_dirs[i] + cut, i > 0 ? ":" : "");
   if (r->upper_dir != NULL)
-    husk_buf_printf (&opts, ",upperdir=%s,workdir=%s", r->upper_dir + cut, r->work_dir + cut);
+    husk_buf_printf (&opts, ",upperdir=%s,workdir=%s%s", r->upper_dir + cut, r->work_dir + cut,
+                     r->volatile_upper ? ",volatile" : "");
   if (opts.len >= (size_t)sysconf (_SC_PAGESIZE))
     {
       ret = husk_make_error (err, E2BIG, "mount overlay: %zu layers do not fit the mount options", n);
