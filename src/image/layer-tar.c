@@ -36,8 +36,6 @@ struct blob_writer
 {
   int fd;
   enum husk_compression compression;
-  husk_digester_t *diff;
-  uint64_t diff_size;
   husk_digester_t *out;
   uint64_t out_size;
   z_stream *z;
@@ -63,7 +61,6 @@ writer_init (struct blob_writer *w, int fd, enum husk_compression compression, h
   memset (w, 0, sizeof (*w));
   w->fd = fd;
   w->compression = compression;
-  w->diff = husk_digester_new ();
   w->out = husk_digester_new ();
   w->obuf = xmalloc (BUF_SIZE);
   if (compression == HUSK_COMPRESSION_GZIP)
@@ -106,7 +103,6 @@ writer_init (struct blob_writer *w, int fd, enum husk_compression compression, h
 static void
 writer_fini (struct blob_writer *w)
 {
-  husk_digester_free (w->diff);
   husk_digester_free (w->out);
   if (w->z)
     {
@@ -198,12 +194,11 @@ write_zstd (struct blob_writer *w, const void *data, size_t len, ZSTD_EndDirecti
     }
 }
 
-/* len is at most BUF_SIZE (what one pipe read gives).  */
+/* The uncompressed bytes are not digested here: the replay already
+   computes their digest (the diffID) as it writes them.  */
 static int
 writer_write (struct blob_writer *w, const void *data, size_t len, husk_error_t *err)
 {
-  husk_digester_update (w->diff, data, len);
-  w->diff_size += len;
 #if HAVE_ISAL
   if (w->isal)
     return write_isal (w, data, len, false, err);
