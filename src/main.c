@@ -116,6 +116,82 @@ static const struct cli_opt opts_df[] = {
 
 static const struct cli_opt opts_exists[] = { { NULL } };
 
+#define REGISTRY_OPTS                                                                                        \
+  { "authfile",                                                                                              \
+    0,                                                                                                       \
+    CLI_OPT_STRING,                                                                                          \
+    "PATH",                                                                                                  \
+    "Path of the authentication file (default: podman's auth.json)",                                         \
+    NULL,                                                                                                    \
+    "files" },                                                                                               \
+      { "cert-dir", 0,     CLI_OPT_STRING, "DIR", "Directory with the registry's CA certificate (*.crt)",    \
+        NULL,       "dirs" },                                                                                \
+      { "creds", 0, CLI_OPT_STRING, "USER[:PASSWORD]", "Credentials to use with the registry", NULL, NULL }, \
+  {                                                                                                          \
+    "tls-verify", 0, CLI_OPT_BOOL, NULL, "Require HTTPS and verify certificates", "true", NULL               \
+  }
+
+static const struct cli_opt opts_pull[] = {
+  { "all-tags", 'a', CLI_OPT_BOOL, NULL, "Pull every tagged image of the repository", NULL, NULL },
+  { "arch", 0, CLI_OPT_STRING, "ARCH", "Use ARCH instead of the host's architecture", NULL, NULL },
+  { "os", 0, CLI_OPT_STRING, "OS", "Use OS instead of the host's operating system", NULL, NULL },
+  { "platform", 0, CLI_OPT_STRING, "OS/ARCH[/VARIANT]", "Choose the image for this platform", NULL, NULL },
+  { "quiet", 'q', CLI_OPT_BOOL, NULL, "Print only the image id, no progress", NULL, NULL },
+  { "retry", 0, CLI_OPT_STRING, "N", "Retries on transient errors", "3", NULL },
+  { "retry-delay", 0, CLI_OPT_STRING, "DURATION", "First delay between retries (doubles each time)", "2s",
+    NULL },
+  { "variant", 0, CLI_OPT_STRING, "VARIANT", "Use VARIANT instead of the host's architecture variant", NULL,
+    NULL },
+  REGISTRY_OPTS,
+  { NULL },
+};
+
+static const struct cli_opt opts_push[] = {
+  { "compression-format", 0, CLI_OPT_STRING, "FORMAT", "Compression of the pushed layers (gzip, zstd)",
+    "gzip", "gzip zstd" },
+  { "digestfile", 0, CLI_OPT_STRING, "FILE", "Write the digest of the pushed manifest to FILE", NULL,
+    "files" },
+  { "format", 'f', CLI_OPT_STRING, "FORMAT", "Manifest type (oci, v2s2)", "oci", "oci v2s2" },
+  { "quiet", 'q', CLI_OPT_BOOL, NULL, "Do not print progress", NULL, NULL },
+  { "retry", 0, CLI_OPT_STRING, "N", "Retries on transient errors", "3", NULL },
+  { "retry-delay", 0, CLI_OPT_STRING, "DURATION", "First delay between retries (doubles each time)", "2s",
+    NULL },
+  REGISTRY_OPTS,
+  { NULL },
+};
+
+static const struct cli_opt opts_login[] = {
+  { "authfile", 0, CLI_OPT_STRING, "PATH", "Path of the authentication file (default: podman's auth.json)",
+    NULL, "files" },
+  { "cert-dir", 0, CLI_OPT_STRING, "DIR", "Directory with the registry's CA certificate (*.crt)", NULL,
+    "dirs" },
+  { "get-login", 0, CLI_OPT_BOOL, NULL, "Print the user name stored for the registry", NULL, NULL },
+  { "password", 'p', CLI_OPT_STRING, "PASSWORD", "Password for the registry", NULL, NULL },
+  { "password-stdin", 0, CLI_OPT_BOOL, NULL, "Read the password from standard input", NULL, NULL },
+  { "tls-verify", 0, CLI_OPT_BOOL, NULL, "Require HTTPS and verify certificates", "true", NULL },
+  { "username", 'u', CLI_OPT_STRING, "USER", "User name for the registry", NULL, NULL },
+  { NULL },
+};
+
+static const struct cli_opt opts_logout[] = {
+  { "all", 'a', CLI_OPT_BOOL, NULL, "Remove the credentials of every registry", NULL, NULL },
+  { "authfile", 0, CLI_OPT_STRING, "PATH", "Path of the authentication file (default: podman's auth.json)",
+    NULL, "files" },
+  { NULL },
+};
+
+static const struct cli_opt opts_search[] = {
+  { "filter", 'f', CLI_OPT_STRV, "FILTER", "Filter results (stars=N, is-official=BOOL, is-automated=BOOL)",
+    NULL, "stars= is-official= is-automated=" },
+  { "format", 0, CLI_OPT_STRING, "FORMAT", "Pretty-print results using a Go template or json", NULL,
+    "format" },
+  { "limit", 0, CLI_OPT_STRING, "N", "Maximum number of results", "25", NULL },
+  { "list-tags", 0, CLI_OPT_BOOL, NULL, "List the tags of the given repository", NULL, NULL },
+  { "no-trunc", 0, CLI_OPT_BOOL, NULL, "Do not truncate the output", NULL, NULL },
+  REGISTRY_OPTS,
+  { NULL },
+};
+
 #define IMAGES_CMD(name, aliases)                                                                            \
   {                                                                                                          \
     name, aliases, "List images in local storage", "[OPTIONS] [IMAGE]", cli_opts_images, cmd_images, NULL,   \
@@ -147,6 +223,16 @@ static const struct cli_opt opts_exists[] = { { NULL } };
     "save", NULL, "Save image(s) to an archive", "[OPTIONS] IMAGE [IMAGE...]", opts_save, cmd_save, NULL, 1, \
         -1, "images"                                                                                         \
   }
+#define PULL_CMD                                                                                             \
+  {                                                                                                          \
+    "pull", NULL, "Pull an image from a registry", "[OPTIONS] IMAGE", opts_pull, cmd_pull, NULL, 1, 1,       \
+        "images"                                                                                             \
+  }
+#define PUSH_CMD                                                                                             \
+  {                                                                                                          \
+    "push", NULL, "Push an image to a registry", "[OPTIONS] IMAGE [DESTINATION]", opts_push, cmd_push, NULL, \
+        1, 2, "images"                                                                                       \
+  }
 #define LOAD_CMD                                                                                             \
   {                                                                                                          \
     "load", NULL, "Load image(s) from a tar archive", "[OPTIONS]", opts_load, cmd_load, NULL, 0, 0, NULL     \
@@ -162,6 +248,8 @@ static const struct cli_cmd image_cmds[] = {
   LOAD_CMD,
   IMAGES_CMD ("ls", "list"),
   { "prune", NULL, "Remove unused images", "[OPTIONS]", opts_prune, cmd_image_prune, NULL, 0, 0, NULL },
+  PULL_CMD,
+  PUSH_CMD,
   { "rm", NULL, "Remove one or more images from local storage", "[OPTIONS] IMAGE [IMAGE...]", opts_rmi,
     cmd_rmi, NULL, 0, -1, "images" },
   SAVE_CMD,
@@ -190,9 +278,16 @@ const struct cli_cmd cli_commands[] = {
   { "inspect", NULL, "Display the configuration of an object", "[OPTIONS] NAME [NAME...]", cli_opts_inspect,
     cmd_inspect, NULL, 1, -1, "images" },
   LOAD_CMD,
+  { "login", NULL, "Log in to a registry", "[OPTIONS] REGISTRY", opts_login, cmd_login, NULL, 1, 1, NULL },
+  { "logout", NULL, "Log out of a registry", "[OPTIONS] [REGISTRY]", opts_logout, cmd_logout, NULL, 0, 1,
+    NULL },
+  PULL_CMD,
+  PUSH_CMD,
   { "rmi", NULL, "Remove one or more images from local storage", "[OPTIONS] IMAGE [IMAGE...]", opts_rmi,
     cmd_rmi, NULL, 0, -1, "images" },
   SAVE_CMD,
+  { "search", NULL, "Search a registry for images", "[OPTIONS] TERM", opts_search, cmd_search, NULL, 1, 1,
+    NULL },
   { "system", NULL, "Manage husk", NULL, NULL, NULL, system_cmds, 0, 0, NULL },
   TAG_CMD,
   UNTAG_CMD,

@@ -129,6 +129,11 @@ int cmd_history (struct cli_ctx *, struct cli_args *, husk_error_t *);
 int cmd_save (struct cli_ctx *, struct cli_args *, husk_error_t *);
 int cmd_load (struct cli_ctx *, struct cli_args *, husk_error_t *);
 int cmd_image_prune (struct cli_ctx *, struct cli_args *, husk_error_t *);
+int cmd_pull (struct cli_ctx *, struct cli_args *, husk_error_t *);
+int cmd_push (struct cli_ctx *, struct cli_args *, husk_error_t *);
+int cmd_login (struct cli_ctx *, struct cli_args *, husk_error_t *);
+int cmd_logout (struct cli_ctx *, struct cli_args *, husk_error_t *);
+int cmd_search (struct cli_ctx *, struct cli_args *, husk_error_t *);
 int cmd_system_df (struct cli_ctx *, struct cli_args *, husk_error_t *);
 
 /* Option lists shared between commands defined in different files.  */
