@@ -1,4 +1,4 @@
-/* husk: pull, login, logout (push and search live in registry-push.c).  */
+/* husk: pull, login, logout (push and search: registry-push.c).  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -311,22 +311,4 @@ cmd_logout (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
     return husk_make_error (err, 0, "not logged into %s", key);
   printf ("Removed login credentials for %s\n", key);
   return 0;
-}
-
-/* Until src/cli/registry-push.c is linked in, these keep the command
-   table whole; its definitions replace them.  */
-__attribute__ ((weak)) int
-cmd_push (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
-{
-  (void)ctx;
-  (void)a;
-  return husk_make_error (err, 0, "push is not available in this build");
-}
-
-__attribute__ ((weak)) int
-cmd_search (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
-{
-  (void)ctx;
-  (void)a;
-  return husk_make_error (err, 0, "search is not available in this build");
 }
