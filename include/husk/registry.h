@@ -39,8 +39,8 @@ char *const *husk_registries_conf_search (const husk_registries_conf_t *c);
    is an error ("registry X is blocked in registries.conf").  */
 struct husk_registry_endpoint
 {
-  char *host;   /* "host[:port]" to contact */
-  char *path;   /* repository path on that host */
+  char *host; /* "host[:port]" to contact */
+  char *path; /* repository path on that host */
   bool insecure;
   bool mirror;
 };

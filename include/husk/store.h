@@ -166,8 +166,8 @@ int husk_store_usage (husk_store_t *s, struct husk_store_usage *u, husk_error_t 
    compressing.  Returns 1 with *digest (malloc'd), *size and *locations
    ("host/repository" where the blob was pushed, most recent first;
    NULL-terminated, malloc'd, maybe empty), 0 when unknown.  Shared lock.  */
-int husk_store_layer_blob_lookup (husk_store_t *s, const char *diff_id, const char *compression, char **digest,
-                                  uint64_t *size, char ***locations, husk_error_t *err);
+int husk_store_layer_blob_lookup (husk_store_t *s, const char *diff_id, const char *compression,
+                                  char **digest, uint64_t *size, char ***locations, husk_error_t *err);
 /* Remember what a layer compressed to and, when location is not NULL, that
    the blob is at location ("host/repository").  The entry for that
    compression is replaced atomically (locations kept while the digest is
