@@ -76,6 +76,11 @@ void husk_buf_printf (struct husk_buf *b, const char *fmt, ...) __attribute__ ((
 char *husk_buf_steal (struct husk_buf *b, size_t *len);
 void husk_buf_free (struct husk_buf *b);
 
+/* Append a code point as UTF-8 (the caller keeps it <= 0x10ffff).  */
+void husk_buf_put_utf8 (struct husk_buf *b, uint32_t cp);
+/* The value of one hex digit, or -1.  */
+int husk_hex_value (char c);
+
 bool husk_has_prefix (const char *s, const char *prefix);
 bool husk_has_suffix (const char *s, const char *suffix);
 /* Parse a non-negative decimal integer, whole string; false on error.  */

@@ -300,53 +300,6 @@ tokens_push (struct token_list *l, enum token_kind kind, char *text, int64_t num
   l->n++;
 }
 
-static void
-buf_put_utf8 (struct husk_buf *b, uint32_t cp)
-{
-  char s[4];
-  size_t n;
-
-  if (cp < 0x80)
-    {
-      s[0] = (char)cp;
-      n = 1;
-    }
-  else if (cp < 0x800)
-    {
-      s[0] = (char)(0xc0 | (cp >> 6));
-      s[1] = (char)(0x80 | (cp & 0x3f));
-      n = 2;
-    }
-  else if (cp < 0x10000)
-    {
-      s[0] = (char)(0xe0 | (cp >> 12));
-      s[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-      s[2] = (char)(0x80 | (cp & 0x3f));
-      n = 3;
-    }
-  else
-    {
-      s[0] = (char)(0xf0 | (cp >> 18));
-      s[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-      s[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-      s[3] = (char)(0x80 | (cp & 0x3f));
-      n = 4;
-    }
-  husk_buf_append (b, s, n);
-}
-
-static int
-hex_value (char c)
-{
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 /* Decode the escape after a backslash at p->pos (pointing past '\\').  */
 static int
 lex_escape (struct parser *p, struct husk_buf *b, husk_error_t *err)
@@ -419,7 +372,7 @@ lex_escape (struct parser *p, struct husk_buf *b, husk_error_t *err)
 
   for (i = 0; i < ndigits; i++)
     {
-      int h = p->pos < p->len ? hex_value (s[p->pos]) : -1;
+      int h = p->pos < p->len ? husk_hex_value (s[p->pos]) : -1;
       if (h < 0)
         return parse_error (p, err, "invalid hex escape in string");
       cp = cp * 16 + (uint32_t)h;
@@ -434,7 +387,7 @@ lex_escape (struct parser *p, struct husk_buf *b, husk_error_t *err)
     {
       if (cp > 0x10ffff || (cp >= 0xd800 && cp < 0xe000))
         return parse_error (p, err, "escape sequence is an invalid Unicode code point");
-      buf_put_utf8 (b, cp);
+      husk_buf_put_utf8 (b, cp);
     }
   return 0;
 }
@@ -1853,7 +1806,7 @@ fmt_integer (struct husk_buf *b, const struct fmt_spec *f, const husk_json_t *v)
       }
     case 'c':
       husk_buf_free (&num);
-      buf_put_utf8 (&num, x < 0 || x > 0x10ffff ? 0xfffd : (uint32_t)x);
+      husk_buf_put_utf8 (&num, x < 0 || x > 0x10ffff ? 0xfffd : (uint32_t)x);
       break;
     default:
       break;

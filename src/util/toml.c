@@ -146,53 +146,6 @@ expect_eol (struct parser *ps)
   return perr (ps, "unexpected '%c' at end of line", *ps->p);
 }
 
-static void
-buf_put_utf8 (struct husk_buf *b, unsigned long cp)
-{
-  char out[4];
-  size_t n;
-
-  if (cp < 0x80)
-    {
-      out[0] = (char)cp;
-      n = 1;
-    }
-  else if (cp < 0x800)
-    {
-      out[0] = (char)(0xc0 | (cp >> 6));
-      out[1] = (char)(0x80 | (cp & 0x3f));
-      n = 2;
-    }
-  else if (cp < 0x10000)
-    {
-      out[0] = (char)(0xe0 | (cp >> 12));
-      out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-      out[2] = (char)(0x80 | (cp & 0x3f));
-      n = 3;
-    }
-  else
-    {
-      out[0] = (char)(0xf0 | (cp >> 18));
-      out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-      out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-      out[3] = (char)(0x80 | (cp & 0x3f));
-      n = 4;
-    }
-  husk_buf_append (b, out, n);
-}
-
-static int
-hex_value (char c)
-{
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 /* ps->p is just after the backslash.  */
 static int
 parse_escape (struct parser *ps, struct husk_buf *b)
@@ -241,7 +194,7 @@ parse_escape (struct parser *ps, struct husk_buf *b)
     return perr (ps, "short \\%c escape", c);
   for (i = 0; i < digits; i++)
     {
-      int h = hex_value (ps->p[i]);
+      int h = husk_hex_value (ps->p[i]);
       if (h < 0)
         return perr (ps, "invalid \\%c escape", c);
       cp = cp * 16 + (unsigned long)h;
@@ -250,7 +203,7 @@ parse_escape (struct parser *ps, struct husk_buf *b)
   /* Strings end up as C strings: a NUL would silently cut them.  */
   if (cp == 0 || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
     return perr (ps, "invalid unicode escape U+%04lX", cp);
-  buf_put_utf8 (b, cp);
+  husk_buf_put_utf8 (b, cp);
   return 0;
 }
 
@@ -468,8 +421,9 @@ strip_underscores (const char *s, bool hex, struct husk_buf *out)
     {
       if (s[i] == '_')
         {
-          bool before = i > 0 && (hex ? hex_value (s[i - 1]) >= 0 : (s[i - 1] >= '0' && s[i - 1] <= '9'));
-          bool after = hex ? hex_value (s[i + 1]) >= 0 : (s[i + 1] >= '0' && s[i + 1] <= '9');
+          bool before
+              = i > 0 && (hex ? husk_hex_value (s[i - 1]) >= 0 : (s[i - 1] >= '0' && s[i - 1] <= '9'));
+          bool after = hex ? husk_hex_value (s[i + 1]) >= 0 : (s[i + 1] >= '0' && s[i + 1] <= '9');
           if (!before || !after)
             return false;
           continue;
@@ -493,7 +447,7 @@ looks_like_datetime (const char *t)
 static bool
 digit_in_base (char c, int base)
 {
-  int v = hex_value (c);
+  int v = husk_hex_value (c);
 
   return v >= 0 && v < base;
 }

@@ -356,3 +356,50 @@ husk_parse_rfc3339 (const char *s, int64_t *ns)
   *ns = (int64_t)secs * 1000000000LL + frac;
   return true;
 }
+
+void
+husk_buf_put_utf8 (struct husk_buf *b, uint32_t cp)
+{
+  char s[4];
+  size_t n;
+
+  if (cp < 0x80)
+    {
+      s[0] = (char)cp;
+      n = 1;
+    }
+  else if (cp < 0x800)
+    {
+      s[0] = (char)(0xc0 | (cp >> 6));
+      s[1] = (char)(0x80 | (cp & 0x3f));
+      n = 2;
+    }
+  else if (cp < 0x10000)
+    {
+      s[0] = (char)(0xe0 | (cp >> 12));
+      s[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+      s[2] = (char)(0x80 | (cp & 0x3f));
+      n = 3;
+    }
+  else
+    {
+      s[0] = (char)(0xf0 | (cp >> 18));
+      s[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+      s[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+      s[3] = (char)(0x80 | (cp & 0x3f));
+      n = 4;
+    }
+  husk_buf_append (b, s, n);
+}
+
+int
+husk_hex_value (char c)
+{
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
