@@ -173,7 +173,8 @@ void husk_registry_response_clear (struct husk_registry_response *r);
 
 /* Send a request, with auth and retries.  Returns 0 and fills *res for any
    final HTTP status (the caller decides what is an error); negative on a
-   connection or TLS failure after the retries, or a body over max_body.  */
+   connection or TLS failure after the retries, or a body over max_body;
+   then *res holds nothing to free.  */
 int husk_registry_request (husk_registry_client_t *c, const struct husk_registry_request *req,
                            struct husk_registry_response *res, husk_error_t *err);
 

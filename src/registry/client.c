@@ -936,6 +936,10 @@ husk_registry_request (husk_registry_client_t *c, const struct husk_registry_req
     call.body = "";
   ret = call_run (c, &call, res, err);
   scopes = call.scopes;
+  /* A response may be half filled when the connection broke: leave
+     nothing for the caller to free on failure.  */
+  if (ret < 0)
+    husk_registry_response_clear (res);
   return ret;
 }
 

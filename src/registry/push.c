@@ -86,19 +86,6 @@ push_layers_free (struct push_layer *l, size_t n)
 
 /* ---- HTTP steps ---- */
 
-/* husk_registry_request, leaving nothing in res when it fails (a
-   response may be half filled when the connection broke).  */
-static int
-send_request (husk_registry_client_t *c, const struct husk_registry_request *req,
-              struct husk_registry_response *res, husk_error_t *err)
-{
-  int ret = husk_registry_request (c, req, res, err);
-
-  if (ret < 0)
-    husk_registry_response_clear (res);
-  return ret;
-}
-
 static char *
 blob_path (husk_registry_client_t *c, const char *digest)
 {
@@ -114,7 +101,7 @@ blob_exists (husk_registry_client_t *c, const char *digest, husk_error_t *err)
   struct husk_registry_response res = { 0 };
   int ret;
 
-  ret = send_request (c, &req, &res, err);
+  ret = husk_registry_request (c, &req, &res, err);
   if (ret < 0)
     return ret;
   if (res.status == 200)
@@ -143,7 +130,7 @@ blob_mount (husk_registry_client_t *c, const char *digest, const char *from, hus
   struct husk_registry_response res = { 0 };
   int ret;
 
-  ret = send_request (c, &req, &res, err);
+  ret = husk_registry_request (c, &req, &res, err);
   if (ret < 0)
     return ret;
   ret = res.status == 201 ? 1 : 0;
@@ -165,7 +152,7 @@ upload_start (husk_registry_client_t *c, char **location, husk_error_t *err)
   struct husk_registry_response res = { 0 };
   int ret;
 
-  ret = send_request (c, &req, &res, err);
+  ret = husk_registry_request (c, &req, &res, err);
   if (ret < 0)
     return ret;
   if (res.status != 202 || res.location == NULL)
@@ -201,7 +188,7 @@ upload_chunks (struct pusher *p, int slot, char **location, int fd, uint64_t siz
       struct husk_registry_response res = { 0 };
       int ret;
 
-      ret = send_request (p->c, &req, &res, err);
+      ret = husk_registry_request (p->c, &req, &res, err);
       if (ret < 0)
         return ret;
       if (res.status != 202)
@@ -255,7 +242,7 @@ upload_blob (struct pusher *p, int slot, int fd, const void *mem, uint64_t size,
     }
   url = with_digest (location, digest);
   req.path = url;
-  ret = send_request (p->c, &req, &res, err);
+  ret = husk_registry_request (p->c, &req, &res, err);
   if (ret < 0)
     return husk_error_wrap (err, "uploading blob %s", digest);
   if (res.status != 201)
@@ -667,7 +654,7 @@ put_manifest (struct pusher *p, const char *tag, const char *manifest, size_t le
   struct husk_registry_response res = { 0 };
   int ret;
 
-  ret = send_request (p->c, &req, &res, err);
+  ret = husk_registry_request (p->c, &req, &res, err);
   if (ret < 0)
     return husk_error_wrap (err, "writing the manifest");
   if (res.status != 201 && res.status != 200)
@@ -762,7 +749,7 @@ ping (struct pusher *p, husk_error_t *err)
 {
   struct husk_registry_request req = { .path = "/v2/", .body_fd = -1 };
   struct husk_registry_response res = { 0 };
-  int ret = send_request (p->c, &req, &res, err);
+  int ret = husk_registry_request (p->c, &req, &res, err);
 
   husk_registry_response_clear (&res);
   return ret;

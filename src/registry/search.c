@@ -33,19 +33,6 @@ husk_search_results_free (struct husk_search_result *r, size_t n)
   free (r);
 }
 
-/* husk_registry_request, leaving nothing in res when it fails (a
-   response may be half filled when the connection broke).  */
-static int
-send_request (husk_registry_client_t *c, const struct husk_registry_request *req,
-              struct husk_registry_response *res, husk_error_t *err)
-{
-  int ret = husk_registry_request (c, req, res, err);
-
-  if (ret < 0)
-    husk_registry_response_clear (res);
-  return ret;
-}
-
 struct results
 {
   struct husk_search_result *v;
@@ -139,7 +126,7 @@ search_v1 (husk_registry_client_t *c, const char *index, const char *term, size_
   path = xasprintf ("/v1/search?q=%s&n=%zu", q, limit);
   free (q);
   req.path = path;
-  ret = send_request (c, &req, &res, err);
+  ret = husk_registry_request (c, &req, &res, err);
   if (ret < 0)
     return ret;
   if (res.status != 200)
@@ -192,7 +179,7 @@ search_catalog (husk_registry_client_t *c, const char *index, const char *term, 
       husk_json_t *repos;
       int ret;
 
-      ret = send_request (c, &req, &res, err);
+      ret = husk_registry_request (c, &req, &res, err);
       if (ret < 0)
         return ret;
       if (res.status != 200)
