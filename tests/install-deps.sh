@@ -9,7 +9,8 @@ packages=(
   libyajl-dev libseccomp-dev libcap-dev zlib1g-dev libcurl4-openssl-dev
   libgpgme-dev libarchive-dev libzstd-dev libssl-dev libcmocka-dev libisal-dev
   bats scdoc skopeo docker-registry busybox-static uidmap clang-format
-  hyperfine podman runc jq zstd python3
+  hyperfine podman runc jq zstd python3 python3-cryptography curl openssl man-db
+  passwd util-linux
 )
 
 missing=()
