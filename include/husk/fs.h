@@ -35,6 +35,9 @@ int husk_open_in_root (int rootfd, const char *path, int flags, mode_t mode, hus
 int husk_mkdir_in_root (int rootfd, const char *path, mode_t mode, husk_error_t *err);
 /* Make a unique directory "<prefix>XXXXXX" under dirfd; returns its name.  */
 char *husk_mkdtemp_at (int dirfd, const char *prefix, husk_error_t *err);
+/* An anonymous read-write file in dir (O_TMPFILE, or a name unlinked at
+   once where the filesystem lacks it): gone when the fd is closed.  */
+int husk_open_tmpfile (const char *dir, husk_error_t *err);
 /* Total bytes of regular files under dirfd/name (no symlinks followed).  */
 int husk_du_at (int dirfd, const char *name, unsigned long long *bytes, husk_error_t *err);
 

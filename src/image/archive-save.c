@@ -24,6 +24,7 @@
 #include <archive_entry.h>
 
 #include "husk/digest.h"
+#include "husk/fs.h"
 #include "husk/image.h"
 #include "husk/layer.h"
 #include "husk/util.h"
@@ -155,25 +156,6 @@ write_file (struct archive *a, const char *path, const void *data, size_t len, h
   return 0;
 }
 
-static int
-open_tmpfile (husk_store_t *s, husk_error_t *err)
-{
-  const char *dir = husk_store_tmpdir (s);
-  cleanup_free char *templ = NULL;
-  int fd;
-
-  fd = open (dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-  if (fd >= 0)
-    return fd;
-  /* Filesystems without O_TMPFILE: a named file unlinked at once.  */
-  templ = xasprintf ("%s/layer-XXXXXX", dir);
-  fd = mkostemp (templ, O_CLOEXEC);
-  if (fd < 0)
-    return husk_make_error (err, errno, "creating a temporary file in `%s`", dir);
-  unlink (templ);
-  return fd;
-}
-
 /* Copy exactly size bytes of fd into the current archive entry.  */
 static int
 copy_fd_to_archive (struct saver *sv, int fd, uint64_t size, const char *path, husk_error_t *err)
@@ -231,7 +213,7 @@ save_layer (struct saver *sv, const char *stored_diff_id, size_t *index, husk_er
   dirfd = open (path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dirfd < 0)
     return husk_make_error (err, errno, "opening layer %s", stored_diff_id);
-  tmpfd = open_tmpfile (sv->s, err);
+  tmpfd = husk_open_tmpfile (husk_store_tmpdir (sv->s), err);
   if (tmpfd < 0)
     return tmpfd;
   /* The tar the layer came from, when a tar-split was kept; otherwise (or

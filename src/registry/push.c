@@ -259,24 +259,6 @@ upload_blob (struct pusher *p, int slot, int fd, const void *mem, uint64_t size,
 /* ---- layers ---- */
 
 static int
-open_tmpfile (husk_store_t *s, husk_error_t *err)
-{
-  const char *dir = husk_store_tmpdir (s);
-  cleanup_free char *templ = NULL;
-  int fd;
-
-  fd = open (dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-  if (fd >= 0)
-    return fd;
-  templ = xasprintf ("%s/push-XXXXXX", dir);
-  fd = mkostemp (templ, O_CLOEXEC);
-  if (fd < 0)
-    return husk_make_error (err, errno, "creating a temporary file in `%s`", dir);
-  unlink (templ);
-  return fd;
-}
-
-static int
 try_mount (struct pusher *p, const char *digest, const char *from, husk_error_t *err)
 {
   int ret = blob_mount (p->c, digest, from, err);
@@ -370,7 +352,7 @@ push_layer (struct pusher *p, struct push_layer *l, husk_error_t *err)
         }
     }
 
-  fd = open_tmpfile (p->s, err);
+  fd = husk_open_tmpfile (husk_store_tmpdir (p->s), err);
   if (fd < 0)
     return fd;
   ret = husk_image_layer_export (p->s, l->diff_id, comp, fd, &res, err);

@@ -806,3 +806,21 @@ husk_du_at (int dirfd, const char *name, unsigned long long *bytes, husk_error_t
   *bytes = s.total;
   return 0;
 }
+
+int
+husk_open_tmpfile (const char *dir, husk_error_t *err)
+{
+  cleanup_free char *templ = NULL;
+  int fd;
+
+  fd = open (dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd >= 0)
+    return fd;
+  /* Filesystems without O_TMPFILE: a named file unlinked at once.  */
+  templ = xasprintf ("%s/husk-tmp-XXXXXX", dir);
+  fd = mkostemp (templ, O_CLOEXEC);
+  if (fd < 0)
+    return husk_make_error (err, errno, "creating a temporary file in `%s`", dir);
+  unlink (templ);
+  return fd;
+}
