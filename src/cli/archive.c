@@ -148,10 +148,7 @@ cmd_save (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
     return ret;
   if (output == NULL && isatty (1))
     return husk_make_error (err, 0, "refusing to save to terminal. Use -o flag or redirect");
-  ret = cli_store_writer (ctx, &s, err);
-  if (ret < 0)
-    return ret;
-  ret = husk_store_lock (s, false, err);
+  ret = cli_store_lock_writer (ctx, false, &s, err);
   if (ret < 0)
     return ret;
   imgs = xzalloc (sizeof (*imgs) * (size_t)(a->argc + 1));

@@ -94,6 +94,10 @@ int cli_store (struct cli_ctx *ctx, husk_store_t **out, husk_error_t *err);
    exclusive lock can repair): enters the rootless user namespace first.  */
 int cli_store_writer (struct cli_ctx *ctx, husk_store_t **out, husk_error_t *err);
 
+/* cli_store or cli_store_writer, then husk_store_lock.  */
+int cli_store_lock (struct cli_ctx *ctx, bool exclusive, husk_store_t **out, husk_error_t *err);
+int cli_store_lock_writer (struct cli_ctx *ctx, bool exclusive, husk_store_t **out, husk_error_t *err);
+
 /* Resolve a user's image argument (id, id prefix, name, short name) to a
    record.  Needs at least the shared lock.  */
 int cli_image_lookup (husk_store_t *s, const char *arg, struct husk_image_record **out, husk_error_t *err);

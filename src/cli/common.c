@@ -95,6 +95,29 @@ cli_store_writer (struct cli_ctx *ctx, husk_store_t **out, husk_error_t *err)
   return cli_store (ctx, out, err);
 }
 
+/* Open the store and take its lock: shared for readers, exclusive for
+   writers.  */
+static int
+store_and_lock (struct cli_ctx *ctx, bool writer, bool exclusive, husk_store_t **out, husk_error_t *err)
+{
+  int ret = writer ? cli_store_writer (ctx, out, err) : cli_store (ctx, out, err);
+  if (ret < 0)
+    return ret;
+  return husk_store_lock (*out, exclusive, err);
+}
+
+int
+cli_store_lock (struct cli_ctx *ctx, bool exclusive, husk_store_t **out, husk_error_t *err)
+{
+  return store_and_lock (ctx, false, exclusive, out, err);
+}
+
+int
+cli_store_lock_writer (struct cli_ctx *ctx, bool exclusive, husk_store_t **out, husk_error_t *err)
+{
+  return store_and_lock (ctx, true, exclusive, out, err);
+}
+
 int
 cli_image_lookup (husk_store_t *s, const char *arg, struct husk_image_record **out, husk_error_t *err)
 {

@@ -284,10 +284,7 @@ cmd_images (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
   size_t n, i, nsel = 0;
   int ret;
 
-  ret = cli_store (ctx, &s, err);
-  if (ret < 0)
-    return ret;
-  ret = husk_store_lock (s, false, err);
+  ret = cli_store_lock (ctx, false, &s, err);
   if (ret < 0)
     return ret;
   ret = parse_image_filters (s, cli_strv (a, "filter"), &f, err);
@@ -323,10 +320,7 @@ cmd_image_exists (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
   husk_store_t *s;
   int ret;
 
-  ret = cli_store (ctx, &s, err);
-  if (ret < 0)
-    return ret;
-  ret = husk_store_lock (s, false, err);
+  ret = cli_store_lock (ctx, false, &s, err);
   if (ret < 0)
     return ret;
   ret = cli_image_lookup (s, a->argv[0], &r, err);
@@ -391,10 +385,7 @@ cmd_untag (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
   husk_store_t *s;
   int i, ret;
 
-  ret = cli_store_writer (ctx, &s, err);
-  if (ret < 0)
-    return ret;
-  ret = husk_store_lock (s, true, err);
+  ret = cli_store_lock_writer (ctx, true, &s, err);
   if (ret < 0)
     return ret;
   ret = cli_image_lookup (s, a->argv[0], &r, err);
@@ -514,10 +505,7 @@ cmd_rmi (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
     return husk_make_error (err, 0, "when using the --all switch, you may not pass any image names or IDs");
   if (!all && a->argc == 0)
     return husk_make_error (err, 0, "image name or ID must be specified");
-  ret = cli_store_writer (ctx, &s, err);
-  if (ret < 0)
-    return ret;
-  ret = husk_store_lock (s, true, err);
+  ret = cli_store_lock_writer (ctx, true, &s, err);
   if (ret < 0)
     return ret;
   if (all)
@@ -592,10 +580,7 @@ cmd_image_prune (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
                 "them.\nAre you sure you want to continue?"
               : "WARNING! This command removes all dangling images.\nAre you sure you want to continue?"))
     return 0;
-  ret = cli_store_writer (ctx, &s, err);
-  if (ret < 0)
-    return ret;
-  ret = husk_store_lock (s, true, err);
+  ret = cli_store_lock_writer (ctx, true, &s, err);
   if (ret < 0)
     return ret;
   ret = husk_store_images (s, &images, &n, err);

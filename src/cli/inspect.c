@@ -121,10 +121,7 @@ inspect_images (struct cli_ctx *ctx, struct cli_args *a, bool images_only, husk_
   husk_store_t *s;
   int i, ret, missing = 0;
 
-  ret = cli_store (ctx, &s, err);
-  if (ret < 0)
-    return ret;
-  ret = husk_store_lock (s, false, err);
+  ret = cli_store_lock (ctx, false, &s, err);
   if (ret < 0)
     return ret;
   for (i = 0; i < a->argc; i++)
@@ -300,10 +297,7 @@ cmd_history (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
   size_t len;
   int ret;
 
-  ret = cli_store (ctx, &s, err);
-  if (ret < 0)
-    return ret;
-  ret = husk_store_lock (s, false, err);
+  ret = cli_store_lock (ctx, false, &s, err);
   if (ret < 0)
     return ret;
   ret = cli_image_lookup (s, a->argv[0], &r, err);
