@@ -21,6 +21,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "husk/error.h"
 #include "husk/json.h"
@@ -92,8 +93,7 @@ int husk_store_image_set_names (husk_store_t *s, const char *id, char *const *na
 /* Remove an image record, its directory and every layer no other image
    uses.  Exclusive lock.  */
 int husk_store_image_remove (husk_store_t *s, const char *id, husk_error_t *err);
-/* True when a container record uses the image (containers arrive with the
-   runtime; until then always false).  */
+/* True when a container record uses the image.  */
 bool husk_store_image_in_use (husk_store_t *s, const char *id);
 
 /* ---- layers ---- */
@@ -174,5 +174,139 @@ int husk_store_layer_blob_lookup (husk_store_t *s, const char *diff_id, const ch
    the same).  Shared lock.  */
 int husk_store_layer_blob_record (husk_store_t *s, const char *diff_id, const char *compression,
                                   const char *digest, uint64_t size, const char *location, husk_error_t *err);
+
+/* ---- containers (containers.c) ----
+
+   <root>/containers/containers.json   the index: one record per container
+   <root>/containers/<id>/config.json  the container's configuration, as the
+                                       CLI wrote it (opaque to the store)
+   <root>/containers/<id>/state.json   struct husk_container_state
+   <root>/containers/<id>/upper, work  the overlay upper and work dirs
+   <root>/containers/<id>/ctr.log      the log (written by the monitor)
+   <root>/containers/<id>/lock         flocked by whoever changes the state
+   <runroot>/containers/<id>/          attach socket, monitor files, the
+                                       generated hosts/resolv.conf/hostname
+
+   The index holds what `ps` shows, so listing 1000 containers reads one
+   index and 1000 small state files.  Index changes (create, remove, rename)
+   need the exclusive store lock; state changes need only the container's
+   own lock (husk_store_container_lock): the state is written atomically and
+   whether a container runs is derived from its monitor's pid, start time
+   and the boot id, never trusted.  */
+
+struct husk_container_record
+{
+  char *id;            /* 64 hex */
+  char *name;          /* unique, without a leading "/" */
+  char *image_id;      /* 64 hex */
+  char *image_name;    /* what the user asked for, normalized ("localhost/x:latest") */
+  char **command;      /* entrypoint + cmd, as `ps` shows it */
+  int64_t created;     /* ns since the epoch */
+  husk_json_t *labels; /* object or NULL */
+};
+void husk_container_record_free (struct husk_container_record *r);
+
+enum husk_container_status
+{
+  HUSK_CONTAINER_CREATED = 0,
+  HUSK_CONTAINER_RUNNING,
+  HUSK_CONTAINER_STOPPING, /* a stop was asked; still running */
+  HUSK_CONTAINER_EXITED,
+  HUSK_CONTAINER_REMOVING,
+};
+/* "created", "running", "stopping", "exited", "removing".  */
+const char *husk_container_status_name (enum husk_container_status st);
+
+struct husk_container_state
+{
+  enum husk_container_status status;
+  pid_t pid;              /* the container's pid 1 (host pid namespace), 0 if none */
+  pid_t monitor_pid;      /* 0 if none */
+  uint64_t monitor_start; /* the monitor's start time (field 22 of /proc/<pid>/stat) */
+  char *boot_id;          /* /proc/sys/kernel/random/boot_id when the monitor started */
+  int exit_code;          /* valid when EXITED */
+  bool oom_killed;
+  bool stopped_by_user; /* stop/kill/rm: no restart policy applies */
+  int64_t started_at;   /* ns, 0 never */
+  int64_t finished_at;  /* ns, 0 never */
+  unsigned restart_count;
+  char *error;       /* why the last start failed, or NULL */
+  char *cgroup_path; /* husk_cgroup_path () while it runs, or NULL */
+};
+void husk_container_state_clear (struct husk_container_state *st);
+
+/* A new random id (64 hex, malloc'd).  */
+char *husk_store_container_new_id (void);
+
+struct husk_container_new
+{
+  const char *id;   /* from husk_store_container_new_id () */
+  const char *name; /* NULL: a generated "adjective_noun" name */
+  const char *image_id;
+  const char *image_name;
+  char *const *command;
+  const husk_json_t *labels;
+  const char *config; /* config.json bytes */
+  size_t config_len;
+  /* Skip fsync of the records (run --rm: the container never outlives
+     this boot; a crash leaves a record that repair removes).  */
+  bool ephemeral;
+};
+
+/* Exclusive lock.  Check the name is free ("the container name "x" is
+   already in use by <id>. You have to remove that container to be able to
+   reuse that name.", EEXIST), make the directory with upper/ and work/,
+   write config.json and a CREATED state, then add the index record (last,
+   so a crash before that leaves a directory repair removes).  *name_out
+   (may be NULL) gets the name used.  */
+int husk_store_container_create (husk_store_t *s, const struct husk_container_new *c, char **name_out,
+                                 husk_error_t *err);
+
+/* All containers, in the order they were created; *out is owned by the
+   store (valid until the next change or close).  Shared lock.  */
+int husk_store_containers (husk_store_t *s, struct husk_container_record *const **out, size_t *n,
+                           husk_error_t *err);
+/* Exact id, exact name (a leading "/" is ignored), or a unique id prefix.
+   1 and *out (owned by the store) if found, 0 if not, negative on error
+   (an ambiguous prefix).  Shared lock.  */
+int husk_store_container_find (husk_store_t *s, const char *key, struct husk_container_record **out,
+                               husk_error_t *err);
+/* config.json (malloc'd).  No lock needed.  */
+int husk_store_container_config (husk_store_t *s, const char *id, char **data, size_t *len,
+                                 husk_error_t *err);
+
+/* Read state.json and derive liveness: RUNNING or STOPPING whose monitor is
+   gone (pid missing, other start time, other boot id) reads as EXITED with
+   the recorded exit code if the monitor wrote one, else 137 and an error
+   "the container's monitor died".  A missing state file is an error
+   (ENOENT: the container was removed).  No lock needed.  */
+int husk_store_container_state (husk_store_t *s, const char *id, struct husk_container_state *st,
+                                husk_error_t *err);
+/* Replace state.json atomically.  The caller holds the container lock.  */
+int husk_store_container_state_write (husk_store_t *s, const char *id, const struct husk_container_state *st,
+                                      husk_error_t *err);
+/* True when pid is alive and started at start_time (/proc/<pid>/stat) in
+   this boot (boot_id NULL: not checked).  */
+bool husk_store_pid_alive (pid_t pid, uint64_t start_time, const char *boot_id);
+/* The start time of pid (field 22 of /proc/<pid>/stat), 0 if gone.  */
+uint64_t husk_store_pid_start_time (pid_t pid);
+/* This boot's id (static storage).  */
+const char *husk_store_boot_id (void);
+
+/* Blocking flock on containers/<id>/lock; *fd gets the lock's fd (close it
+   to unlock).  Fails with ENOENT ("no such container") when the container
+   was removed before or while waiting.  No store lock needed (and none may
+   be held while waiting: take this one first).  */
+int husk_store_container_lock (husk_store_t *s, const char *id, int *fd, husk_error_t *err);
+
+/* Exclusive lock.  Remove the index record first, then the directory and
+   the runroot directory.  ENOENT when it is already gone.  The caller has
+   made sure it does not run.  */
+int husk_store_container_remove (husk_store_t *s, const char *id, husk_error_t *err);
+
+/* "<root>/containers/<id>" and "<runroot>/containers/<id>" (malloc'd).
+   The rundir variant creates the directory (0700) when create is true.  */
+char *husk_store_container_dir (husk_store_t *s, const char *id);
+int husk_store_container_rundir (husk_store_t *s, const char *id, bool create, char **out, husk_error_t *err);
 
 #endif
