@@ -13,6 +13,11 @@
 /* Write a whole file: temp name, fsync, rename over name, fsync of dirfd.  */
 int husk_write_file_atomic (int dirfd, const char *name, const void *data, size_t len, mode_t mode,
                             husk_error_t *err);
+/* The same without the fsyncs: readers still see the old or the new
+   content, but after a power loss the file may be empty.  For records that
+   do not outlive the boot (run --rm).  */
+int husk_write_file_atomic_nosync (int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+                                   husk_error_t *err);
 /* Read a whole file (NUL-terminated); fail if it is larger than max bytes
    (0: no limit).  */
 int husk_read_file_at (int dirfd, const char *path, size_t max, char **out, size_t *len, husk_error_t *err);

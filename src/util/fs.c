@@ -103,9 +103,9 @@ open_parent_of (int dirfd, const char *name, int *parentfd, const char **base, h
   return 0;
 }
 
-int
-husk_write_file_atomic (int dirfd, const char *name, const void *data, size_t len, mode_t mode,
-                        husk_error_t *err)
+static int
+write_file_atomic (int dirfd, const char *name, const void *data, size_t len, mode_t mode, bool sync,
+                   husk_error_t *err)
 {
   cleanup_close int parentfd = -1;
   cleanup_close int fd = -1;
@@ -139,7 +139,7 @@ husk_write_file_atomic (int dirfd, const char *name, const void *data, size_t le
     return husk_make_error (err, errno, "create temporary file for `%s`", name);
 
   ret = husk_write_all (fd, data, len, err);
-  if (ret == 0 && fsync (fd) < 0)
+  if (ret == 0 && sync && fsync (fd) < 0)
     ret = husk_make_error (err, errno, "fsync");
   if (ret == 0 && renameat (dfd, tmp, dfd, base) < 0)
     ret = husk_make_error (err, errno, "rename");
@@ -148,10 +148,26 @@ husk_write_file_atomic (int dirfd, const char *name, const void *data, size_t le
       unlinkat (dfd, tmp, 0);
       return husk_error_wrap (err, "write `%s`", name);
     }
+  if (!sync)
+    return 0;
   ret = husk_fsync_dir (dfd, err);
   if (ret < 0)
     return husk_error_wrap (err, "write `%s`", name);
   return 0;
+}
+
+int
+husk_write_file_atomic (int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+                        husk_error_t *err)
+{
+  return write_file_atomic (dirfd, name, data, len, mode, true, err);
+}
+
+int
+husk_write_file_atomic_nosync (int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+                               husk_error_t *err)
+{
+  return write_file_atomic (dirfd, name, data, len, mode, false, err);
 }
 
 int
