@@ -222,8 +222,22 @@ husk_store_image_remove (husk_store_t *s, const char *id, husk_error_t *err)
 bool
 husk_store_image_in_use (husk_store_t *s, const char *id)
 {
-  (void)s;
-  (void)id;
+  struct husk_container_record *const *ctrs = NULL;
+  husk_error_t err = NULL;
+  const char *hex = strip_sha256 (id);
+  size_t i, n = 0;
+
+  /* An unreadable container index must not let an image a container
+     needs be removed: count it as in use.  */
+  if (husk_store_containers (s, &ctrs, &n, &err) < 0)
+    {
+      husk_warn ("%s", err->msg);
+      husk_error_release (&err);
+      return true;
+    }
+  for (i = 0; i < n; i++)
+    if (strcmp (ctrs[i]->image_id, hex) == 0)
+      return true;
   return false;
 }
 

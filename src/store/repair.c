@@ -7,7 +7,9 @@
    - layers/<hex> no indexed image uses (a commit that died before writing
      the index, a removal that died half-way);
    - images/<id> directories the index does not know, and temp files of
-     an index write that never got renamed.
+     an index write that never got renamed;
+   - container directories and records left by a create or a removal that
+     died half-way (containers.c, husk_store_containers_repair).
    A store whose index cannot be read is left alone: removing everything
    "unreferenced" then would destroy it.  */
 #include <errno.h>
@@ -173,5 +175,8 @@ husk_store_repair (husk_store_t *s, husk_error_t *err)
   ret = repair_images (s, err);
   if (ret < 0)
     return ret;
-  return repair_layers (s, err);
+  ret = repair_layers (s, err);
+  if (ret < 0)
+    return ret;
+  return husk_store_containers_repair (s, err);
 }

@@ -282,7 +282,7 @@ husk_store_open (const struct husk_store_opts *opts, husk_store_t **out, husk_er
   cleanup_store husk_store_t *s = xzalloc (sizeof (*s));
   int ret;
 
-  s->rootfd = s->layersfd = s->imagesfd = s->lockfd = -1;
+  s->rootfd = s->layersfd = s->imagesfd = s->lockfd = s->containersfd = -1;
   s->rootless = husk_userns_is_rootless ();
 
   ret = resolve_paths (s, opts, err);
@@ -325,6 +325,7 @@ husk_store_close (husk_store_t *s)
   if (s == NULL)
     return;
   husk_image_records_free (s->images);
+  husk_store_containers_release (s);
   if (s->lockfd >= 0)
     close (s->lockfd);
   if (s->imagesfd >= 0)

@@ -36,6 +36,21 @@ struct husk_store
   ino_t index_ino;
   off_t index_size;
   struct timespec index_mtime;
+
+  /* containers/, opened on first use (-1 until then), and the parsed
+     containers/containers.json, cached like images.json.  ctr_boots runs
+     parallel to ctrs: the boot id an ephemeral (run --rm) container was
+     made in, NULL for the others.  */
+  int containersfd;
+  struct husk_container_record **ctrs; /* NULL-terminated */
+  char **ctr_boots;
+  size_t n_ctrs;
+  bool ctr_loaded;
+  bool ctr_missing;
+  dev_t ctr_dev;
+  ino_t ctr_ino;
+  off_t ctr_size;
+  struct timespec ctr_mtime;
 };
 
 /* The values the rootless runroot choice depends on, so the choice can be
@@ -104,5 +119,13 @@ int husk_store_layer_info (husk_store_t *s, const char *hex, struct husk_layer_i
 /* Remove a stored layer so it stops counting as present first (layer.json
    goes before the content), then its directory.  */
 int husk_store_layer_delete (husk_store_t *s, const char *hex, husk_error_t *err);
+
+/* Free the cached container index and close containersfd (store close).  */
+void husk_store_containers_release (husk_store_t *s);
+/* Exclusive lock: remove container directories that have no index record
+   (creates and removals that died half-way), runroot directories of
+   containers that are gone, index records whose directory is missing, and
+   ephemeral containers of an earlier boot.  */
+int husk_store_containers_repair (husk_store_t *s, husk_error_t *err);
 
 #endif
