@@ -24,6 +24,34 @@
    Errors in the child travel back over the sync socket as text, with the
    exit code the CLI should use (HUSK_EXIT_FAILURE, _CANNOT, _NOT_FOUND).
 
+   The container dies with its parent.  Its parent-death signal is SIGKILL
+   from clone to execve and stays so after (set again after the ids
+   change, which clears it): the caller, normally the per-container
+   monitor, is its parent, and a monitor killed even with SIGKILL takes
+   the container with it, so a container never runs unsupervised (the
+   store then shows it exited).  The signal follows the calling THREAD:
+   create from the thread that lives as long as the container.  The
+   kernel resets it when the container execs a set-uid/set-gid or
+   file-capability binary: such a command outlives a killed monitor.
+   With --init the command is tied to the init the same way.
+
+   Rootless: called as uid 0 inside husk's user namespace
+   (husk_userns_enter), the runtime works as for root, with every
+   namespace it creates owned by that user namespace, except:
+     - overlay is mounted with "userxattr" (the layer store writes
+       user.overlay.* xattrs for rootless users: layer opts.userxattr);
+     - /dev's nodes and --device nodes are the host's, bind-mounted over
+       empty files (no mknod): host owner and mode, file_mode ignored;
+     - /proc with --pid host and /sys with --network host (namespaces the
+       user namespace does not own) are recursive binds of the host's,
+       /sys read-only; /dev/mqueue with --ipc host likewise;
+     - devpts has gid=5 only when gid 5 is mapped;
+     - with a single-id map (no subgid range) setgroups is denied:
+       supplementary groups are skipped;
+     - cgroups: husk_cgroup_create is a no-op (one warning when limits
+       were asked) unless cgroup v2 is delegated; /sys/fs/cgroup shows
+       the user's own cgroup read-only where the kernel allows it.
+
    Why there is no /proc/self/exe risk (CVE-2019-5736): the child never runs
    husk code after execve, and husk is never re-executed inside the
    container, so no container process can reach the husk binary through
@@ -64,7 +92,8 @@ struct husk_mount
 /* A host device node made available at path inside the container
    (`--device /dev/x[:/dev/y][:rwm]`).  The node is created with mknod
    (same type, major, minor and mode); the cgroup device rules are the
-   cgroup spec's business.  */
+   cgroup spec's business.  Rootless (in a user namespace) the host node
+   itself is bind-mounted there instead: file_mode is ignored.  */
 struct husk_device
 {
   const char *host_path;
@@ -184,9 +213,10 @@ struct husk_runtime_process
 
 /* Clone and prepare the container process; it waits before execve.  On
    failure *err holds the child's message (or the parent's) and its exit
-   code; the child is gone and nothing is left mounted.  Refuses rootless
-   callers for now ("containers need root until the rootless runtime
-   lands").  */
+   code; the child is gone and nothing is left mounted.  The caller must
+   be root, or uid 0 in husk's user namespace (see "Rootless" above);
+   anyone else gets EPERM ("containers need root or husk's user namespace
+   (husk_userns_enter) to run").  */
 int husk_runtime_create (const struct husk_run_spec *spec, struct husk_runtime_process *out,
                          husk_error_t *err);
 

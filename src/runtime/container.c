@@ -509,6 +509,15 @@ child_close_fds (const struct husk_run_spec *spec, husk_error_t *err)
   return 0;
 }
 
+static bool
+setgroups_denied (void)
+{
+  cleanup_close int fd = open ("/proc/self/setgroups", O_RDONLY | O_CLOEXEC);
+  char buf[8] = { 0 };
+
+  return fd >= 0 && read (fd, buf, sizeof (buf) - 1) > 0 && strncmp (buf, "deny", 4) == 0;
+}
+
 static int
 child_set_ids (const struct husk_run_spec *spec, const struct husk_user_ids *ids, husk_error_t *err)
 {
@@ -523,7 +532,10 @@ child_set_ids (const struct husk_run_spec *spec, const struct husk_user_ids *ids
       sec.n_groups = ids->n_additional_gids;
       return husk_security_apply (&sec, err);
     }
-  if (setgroups (ids->n_additional_gids, ids->additional_gids) < 0)
+  /* A single-id rootless map (no subgid range) denies setgroups: only
+     the mapped ids exist there, so there are no groups to set.  */
+  if (setgroups (ids->n_additional_gids, ids->additional_gids) < 0
+      && !(errno == EPERM && setgroups_denied ()))
     return husk_make_error (err, errno, "setgroups");
   if (setresgid (ids->gid, ids->gid, ids->gid) < 0)
     return husk_make_error (err, errno, "setgid %lu", (unsigned long)ids->gid);
@@ -577,6 +589,7 @@ child_filesystem (const struct husk_run_spec *spec, husk_error_t *err)
 static void __attribute__ ((noreturn))
 child_run_init (int syncfd, const char *path, char *const *argv, char *const *env)
 {
+  pid_t init_pid = getpid ();
   sigset_t all, old;
   pid_t pid;
 
@@ -591,6 +604,11 @@ child_run_init (int syncfd, const char *path, char *const *argv, char *const *en
     }
   if (pid == 0)
     {
+      /* fork cleared it: the command dies with its init (whose own
+         parent-death signal ties it to the monitor).  */
+      prctl (PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+      if (getppid () != init_pid)
+        _exit (HUSK_EXIT_FAILURE);
       sigprocmask (SIG_SETMASK, &old, NULL);
       child_exec (syncfd, path, argv, env);
     }
@@ -610,7 +628,8 @@ child_main (const struct husk_run_spec *spec, int syncfd, const struct join_fds 
 
   if (child_guard_low_fds (&syncfd, &err) < 0)
     child_fail (syncfd, &err);
-  /* Until READY, a dead parent means nobody will ever start us.  */
+  /* A dead parent means nobody will ever start us, and once started,
+     nobody supervises us: die with it (runtime.h).  */
   prctl (PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   prctl (PR_SET_DUMPABLE, 0, 0, 0, 0);
   umask (0);
@@ -631,10 +650,17 @@ child_main (const struct husk_run_spec *spec, int syncfd, const struct join_fds 
     child_fail (syncfd, &err);
   if (child_close_fds (spec, &err) < 0)
     child_fail (syncfd, &err);
-  prctl (PR_SET_PDEATHSIG, 0, 0, 0, 0);
   umask (022);
   if (child_set_ids (spec, &ids, &err) < 0)
     child_fail (syncfd, &err);
+  /* The kernel clears the parent-death signal when the ids change: set it
+     again, so the container dies with its monitor (runtime.h).  Had the
+     parent died meanwhile, READY or GO below fails and we exit.  */
+  if (prctl (PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+    {
+      husk_make_error (&err, errno, "prctl (PR_SET_PDEATHSIG)");
+      child_fail (syncfd, &err);
+    }
 
   if (sync_send (syncfd, SYNC_READY, 0, 0, NULL) < 0)
     _exit (HUSK_EXIT_FAILURE);
@@ -798,8 +824,13 @@ husk_runtime_create (const struct husk_run_spec *spec, struct husk_runtime_proce
   out->pty_master = -1;
   out->cgroup = NULL;
 
-  if (geteuid () != 0 || husk_userns_is_rootless ())
-    return husk_make_error (err, EPERM, "containers need root until the rootless runtime lands");
+  /* Rootless: the caller is uid 0 in husk's user namespace
+     (husk_userns_enter), which then owns every namespace cloned here.  */
+  if (geteuid () != 0)
+    return husk_make_error (err, EPERM,
+                            "containers need root or husk's user namespace (husk_userns_enter) to run");
+  /* Asked once here, so the child inherits the answer.  */
+  (void)runtime_in_userns ();
   if (spec->argv == NULL || spec->argv[0] == NULL)
     return husk_make_error (err, EINVAL, "no command to run");
 

@@ -7,6 +7,7 @@
    child's private mount namespace: nothing touches the host's.  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -101,6 +102,82 @@ runtime_fs_mount (const char *fstype, const char *const *options, unsigned attrs
   return mfd;
 }
 
+/* The initial user namespace maps every id to itself: "0 0 4294967295".  */
+bool
+runtime_in_userns (void)
+{
+  static int cached = -1;
+
+  if (cached < 0)
+    {
+      cleanup_free char *map = NULL;
+      husk_error_t e = NULL;
+      unsigned long in, out, count;
+
+      if (husk_read_file_at (AT_FDCWD, "/proc/self/uid_map", 0, &map, NULL, &e) < 0)
+        {
+          husk_error_release (&e);
+          return false; /* no /proc: no way to tell, behave as before */
+        }
+      cached = !(sscanf (map, "%lu %lu %lu", &in, &out, &count) == 3 && in == 0 && out == 0
+                 && count == 4294967295UL);
+    }
+  return cached == 1;
+}
+
+bool
+runtime_gid_mapped (gid_t gid)
+{
+  cleanup_free char *map = NULL;
+  husk_error_t e = NULL;
+  char *save = NULL;
+  char *line;
+
+  if (husk_read_file_at (AT_FDCWD, "/proc/self/gid_map", 0, &map, NULL, &e) < 0)
+    {
+      husk_error_release (&e);
+      return !runtime_in_userns ();
+    }
+  for (line = strtok_r (map, "\n", &save); line != NULL; line = strtok_r (NULL, "\n", &save))
+    {
+      unsigned long in, out, count;
+      if (sscanf (line, "%lu %lu %lu", &in, &out, &count) == 3 && (unsigned long)gid >= in
+          && (unsigned long)gid - in < count)
+        return true;
+    }
+  return false;
+}
+
+int
+runtime_open_bind (const char *source, unsigned attrs, husk_error_t *err)
+{
+  cleanup_close int treefd = open_tree (AT_FDCWD, source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+
+  if (treefd < 0)
+    return husk_make_error (err, errno, "bind mount `%s`", source);
+  if (attrs != 0)
+    {
+      struct mount_attr attr = { .attr_set = attrs };
+      if (mount_setattr (treefd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof (attr)) < 0)
+        return husk_make_error (err, errno, "bind mount `%s`: set attributes", source);
+    }
+  return move_fd (&treefd);
+}
+
+int
+runtime_fs_mount_or_bind (const char *fstype, const char *const *options, unsigned attrs,
+                          const char *host_path, husk_error_t *err)
+{
+  int fd = runtime_fs_mount (fstype, options, attrs, err);
+
+  if (fd >= 0 || host_path == NULL || !runtime_in_userns () || (*err)->status != EPERM)
+    return fd;
+  husk_debug ("mount %s refused in the user namespace (%s): binding the host's %s", fstype, (*err)->msg,
+              host_path);
+  husk_error_release (err);
+  return runtime_open_bind (host_path, attrs, err);
+}
+
 int
 runtime_mount_target (int rootfd, const char *dest, bool is_file, husk_error_t *err)
 {
@@ -166,24 +243,18 @@ mount_attrs (const struct husk_mount *m)
 
 /* A recursive bind of the host path SOURCE onto DEST, ATTRS applied to
    every mount of the copy (a ro volume stays ro in its submounts).  */
-static int
-bind_mount (int rootfd, const char *source, const char *dest, unsigned attrs, husk_error_t *err)
+int
+runtime_bind_mount (int rootfd, const char *source, const char *dest, unsigned attrs, husk_error_t *err)
 {
   cleanup_close int treefd = -1;
   cleanup_close int targetfd = -1;
   struct stat st;
 
-  treefd = open_tree (AT_FDCWD, source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+  treefd = runtime_open_bind (source, attrs, err);
   if (treefd < 0)
-    return husk_make_error (err, errno, "bind mount `%s`", source);
+    return -1;
   if (fstat (treefd, &st) < 0)
     return husk_make_error (err, errno, "stat `%s`", source);
-  if (attrs != 0)
-    {
-      struct mount_attr attr = { .attr_set = attrs };
-      if (mount_setattr (treefd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof (attr)) < 0)
-        return husk_make_error (err, errno, "bind mount `%s`: set attributes", source);
-    }
   targetfd = runtime_mount_target (rootfd, dest, !S_ISDIR (st.st_mode), err);
   if (targetfd < 0)
     return husk_error_wrap (err, "bind mount `%s` on `%s`", source, dest);
@@ -218,7 +289,8 @@ etc_file (int rootfd, const char *host, const char *dest, husk_error_t *err)
 {
   if (host == NULL)
     return 0;
-  return bind_mount (rootfd, host, dest, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, err);
+  return runtime_bind_mount (rootfd, host, dest, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+                             err);
 }
 
 int
@@ -246,7 +318,7 @@ runtime_mounts_apply (const struct husk_run_spec *spec, int rootfd, husk_error_t
           if (m->source == NULL || m->source[0] != '/')
             return husk_make_error (err, EINVAL, "bind source `%s` must be an absolute path",
                                     m->source ? m->source : "");
-          ret = bind_mount (rootfd, m->source, m->destination, mount_attrs (m), err);
+          ret = runtime_bind_mount (rootfd, m->source, m->destination, mount_attrs (m), err);
         }
       if (ret < 0)
         return ret;

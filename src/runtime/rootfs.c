@@ -13,13 +13,16 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "husk/cgroup.h"
 #include "husk/fs.h"
 #include "husk/security.h"
+#include "husk/userns.h"
 #include "husk/util.h"
 #include "runtime-internal.h"
 
@@ -44,6 +47,16 @@ char *const husk_runtime_default_readonly_paths[] = {
   (char *)"/proc/irq",           (char *)"/proc/sys",
   (char *)"/proc/sysrq-trigger", NULL,
 };
+
+/* Rootless layers carry user.overlay.* xattrs (the layer store writes them
+   with opts.userxattr when husk_userns_is_rootless ()), and overlay in a
+   user namespace cannot read or write trusted.* ones at all: "userxattr"
+   then, for the store's layers and the container's upper dir alike.  */
+static bool
+overlay_userxattr (void)
+{
+  return husk_userns_is_rootless () || runtime_in_userns ();
+}
 
 /* *unsupported is set (and no error made) when the kernel lacks the new
    mount API or "lowerdir+": the caller then falls back to mount(2).  */
@@ -81,6 +94,8 @@ overlay_new_api (const struct husk_rootfs *r, bool *unsupported, husk_error_t *e
       && (fsconfig (fsfd, FSCONFIG_SET_STRING, "upperdir", r->upper_dir, 0) < 0
           || fsconfig (fsfd, FSCONFIG_SET_STRING, "workdir", r->work_dir, 0) < 0))
     return husk_make_error (err, errno, "overlay upper dir `%s`", r->upper_dir);
+  if (overlay_userxattr () && fsconfig (fsfd, FSCONFIG_SET_FLAG, "userxattr", NULL, 0) < 0)
+    return runtime_fs_error (err, fsfd, errno, "overlay", "userxattr");
   if (r->upper_dir != NULL && r->volatile_upper
       && fsconfig (fsfd, FSCONFIG_SET_FLAG, "volatile", NULL, 0) < 0)
     return runtime_fs_error (err, fsfd, errno, "overlay", "volatile");
@@ -141,6 +156,8 @@ overlay_legacy (const struct husk_rootfs *r, const char *target, husk_error_t *e
   if (r->upper_dir != NULL)
     husk_buf_printf (&opts, ",upperdir=%s,workdir=%s%s", r->upper_dir + cut, r->work_dir + cut,
                      r->volatile_upper ? ",volatile" : "");
+  if (overlay_userxattr ())
+    husk_buf_puts (&opts, ",userxattr");
   if (opts.len >= (size_t)sysconf (_SC_PAGESIZE))
     {
       ret = husk_make_error (err, E2BIG, "mount overlay: %zu layers do not fit the mount options", n);
@@ -354,6 +371,45 @@ mount_cgroup_v1 (int rootfd, int procfd, unsigned attrs, husk_error_t *err)
   return runtime_attach (tmpfd, target, "/sys/fs/cgroup", err);
 }
 
+/* The hierarchy to show at /sys/fs/cgroup: the cgroup backend's.  A
+   rootless user has none (no delegation, or cgroup v1), yet its private
+   cgroup namespace, owned by its user namespace, may still mount the
+   host's kind read-only: tried, and skipped quietly (*best_effort) when
+   the kernel refuses.  */
+static enum husk_cgroup_mode
+cgroup_fs_mode (bool *best_effort)
+{
+  enum husk_cgroup_mode mode = husk_cgroup_detect (NULL);
+  struct statfs sfs;
+
+  *best_effort = false;
+  if (mode != HUSK_CGROUP_NONE || !runtime_in_userns () || statfs ("/sys/fs/cgroup", &sfs) < 0)
+    return mode;
+  *best_effort = true;
+  if (sfs.f_type == CGROUP2_SUPER_MAGIC)
+    return HUSK_CGROUP_V2;
+  if (sfs.f_type == TMPFS_MAGIC)
+    return HUSK_CGROUP_V1;
+  return HUSK_CGROUP_NONE;
+}
+
+static int
+mount_cgroup (int rootfd, int procfd, enum husk_cgroup_mode mode, unsigned attrs, husk_error_t *err)
+{
+  cleanup_close int cgfd = -1;
+  cleanup_close int cgtarget = -1;
+
+  if (mode == HUSK_CGROUP_V1)
+    return mount_cgroup_v1 (rootfd, procfd, attrs, err);
+  cgfd = runtime_fs_mount ("cgroup2", NULL, attrs, err);
+  if (cgfd < 0)
+    return -1;
+  cgtarget = runtime_mount_target (rootfd, "/sys/fs/cgroup", false, err);
+  if (cgtarget < 0)
+    return -1;
+  return runtime_attach (cgfd, cgtarget, "/sys/fs/cgroup", err);
+}
+
 static int
 mount_proc_sys (const struct husk_run_spec *spec, int rootfd, husk_error_t *err)
 {
@@ -362,7 +418,10 @@ mount_proc_sys (const struct husk_run_spec *spec, int rootfd, husk_error_t *err)
   cleanup_close int sysfd = -1;
   cleanup_close int targetfd = -1;
 
-  procfd = runtime_fs_mount ("proc", NULL, base, err);
+  /* In a user namespace proc mounts only for a pid namespace it owns
+     (not --pid host) and sysfs only for a network namespace it owns (not
+     --network host): the host's trees are bound then, /sys read-only.  */
+  procfd = runtime_fs_mount_or_bind ("proc", NULL, base, "/proc", err);
   if (procfd < 0)
     return -1;
   if (sysctls_apply (spec, procfd, err) < 0)
@@ -372,7 +431,8 @@ mount_proc_sys (const struct husk_run_spec *spec, int rootfd, husk_error_t *err)
     return -1;
   close (targetfd);
 
-  sysfd = runtime_fs_mount ("sysfs", NULL, base | (is_privileged (spec) ? 0 : MOUNT_ATTR_RDONLY), err);
+  sysfd = runtime_fs_mount_or_bind ("sysfs", NULL, base | (is_privileged (spec) ? 0 : MOUNT_ATTR_RDONLY),
+                                    "/sys", err);
   if (sysfd < 0)
     return -1;
   targetfd = runtime_mount_target (rootfd, "/sys", false, err);
@@ -385,20 +445,16 @@ mount_proc_sys (const struct husk_run_spec *spec, int rootfd, husk_error_t *err)
   if (spec->cgroup_ns.mode == HUSK_NS_PRIVATE)
     {
       unsigned cgattrs = base | (is_privileged (spec) ? 0 : MOUNT_ATTR_RDONLY);
-      enum husk_cgroup_mode mode = husk_cgroup_detect (NULL);
+      bool best_effort = false;
+      enum husk_cgroup_mode mode = cgroup_fs_mode (&best_effort);
 
-      if (mode == HUSK_CGROUP_V2)
+      if (mode != HUSK_CGROUP_NONE && mount_cgroup (rootfd, procfd, mode, cgattrs, err) < 0)
         {
-          cleanup_close int cgfd = runtime_fs_mount ("cgroup2", NULL, cgattrs, err);
-          cleanup_close int cgtarget = -1;
-          if (cgfd < 0)
-            return -1;
-          cgtarget = runtime_mount_target (rootfd, "/sys/fs/cgroup", false, err);
-          if (cgtarget < 0 || runtime_attach (cgfd, cgtarget, "/sys/fs/cgroup", err) < 0)
-            return -1;
+          if (!best_effort)
+            return husk_error_wrap (err, "mount /sys/fs/cgroup");
+          husk_debug ("no /sys/fs/cgroup in the container: %s", (*err)->msg);
+          husk_error_release (err);
         }
-      else if (mode == HUSK_CGROUP_V1 && mount_cgroup_v1 (rootfd, procfd, cgattrs, err) < 0)
-        return husk_error_wrap (err, "mount /sys/fs/cgroup");
     }
   return 0;
 }

@@ -6,6 +6,7 @@
 
 #include <signal.h>
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "husk/error.h"
 #include "husk/runtime.h"
@@ -41,6 +42,31 @@ int runtime_mount_target (int rootfd, const char *dest, bool is_file, husk_error
 
 /* mounts.c: attach the detached mount MNTFD on the target fd.  */
 int runtime_attach (int mntfd, int targetfd, const char *what, husk_error_t *err);
+
+/* mounts.c: true when this process is not in the initial user namespace
+   (rootless, inside husk_userns_enter's namespace, or any other): mknod
+   of devices is refused there, and proc, sysfs and mqueue mount only for
+   namespaces our user namespace owns.  Read once, before clone, from
+   /proc/self/uid_map; the child inherits the answer.  */
+bool runtime_in_userns (void);
+
+/* mounts.c: true when the gid is mapped in this user namespace.  */
+bool runtime_gid_mapped (gid_t gid);
+
+/* mounts.c: a detached recursive bind of the host path SOURCE with
+   MOUNT_ATTR_* ATTRS added to every mount in it.  */
+int runtime_open_bind (const char *source, unsigned attrs, husk_error_t *err);
+
+/* mounts.c: runtime_fs_mount, or, when the kernel refuses it with EPERM
+   inside a user namespace (the pid, net or ipc namespace the filesystem
+   would show is not owned by ours: --pid host, --network host, --ipc
+   host), a recursive bind of HOST_PATH with the same ATTRS, as crun.  */
+int runtime_fs_mount_or_bind (const char *fstype, const char *const *options, unsigned attrs,
+                              const char *host_path, husk_error_t *err);
+
+/* mounts.c: a recursive bind of the host path SOURCE on DEST inside the
+   root (a directory, or an empty file made for a non-directory).  */
+int runtime_bind_mount (int rootfd, const char *source, const char *dest, unsigned attrs, husk_error_t *err);
 
 /* mounts.c: the caller's --volume/--tmpfs mounts and the etc files.  */
 int runtime_mounts_apply (const struct husk_run_spec *spec, int rootfd, husk_error_t *err);

@@ -5,7 +5,16 @@
    and skip otherwise.  The rootfs (tests/fixtures/out/rootfs.tar, made by
    tests/fixtures/mkimage.sh) is extracted once into a temp dir and used as
    the bottom overlay layer; each container gets a fresh upper and work
-   dir.  The last test checks that nothing was left mounted on the host.  */
+   dir.  The last test checks that nothing was left mounted on the host.
+
+   Rootless: the test binary re-executes itself as the unprivileged user
+   husktest (`--rootless-child MODE DIR`), enters a user namespace (MODE
+   "range": husk_userns_enter with husktest's /etc/subuid range; "single":
+   a one-id map made by hand, as husk_userns_enter makes it when the user
+   has no range) and runs containers from a copy of the rootfs owned by
+   husktest.  A fresh process, so nothing cached as root (the cgroup
+   backend, the namespace marker) leaks into it.  Skipped when husktest or
+   newuidmap is missing (tests/install-deps.sh creates them).  */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -14,7 +23,12 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sched.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -26,6 +40,7 @@
 #include "husk/fs.h"
 #include "husk/runtime.h"
 #include "husk/security.h"
+#include "husk/userns.h"
 #include "husk/util.h"
 
 static char *tmpdir; /* everything the tests make lives here */
@@ -109,6 +124,25 @@ struct ctr
   char *upper, *work;
 };
 
+/* ---- the rootless child's checks (no cmocka there) ---- */
+
+static bool rootless_child;
+static int child_failures;
+
+/* Like cmocka's assert_true, usable in the rootless child too.  */
+#define CHECK(cond)                                                                                          \
+  do                                                                                                         \
+    {                                                                                                        \
+      bool check_ok_ = (cond);                                                                               \
+      if (rootless_child && !check_ok_)                                                                      \
+        {                                                                                                    \
+          fprintf (stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                          \
+          _exit (90);                                                                                        \
+        }                                                                                                    \
+      assert_true (check_ok_);                                                                               \
+    }                                                                                                        \
+  while (0)
+
 static void
 ctr_init (struct ctr *c, char *const *argv)
 {
@@ -116,8 +150,8 @@ ctr_init (struct ctr *c, char *const *argv)
   counter++;
   c->upper = xasprintf ("%s/upper%u", tmpdir, counter);
   c->work = xasprintf ("%s/work%u", tmpdir, counter);
-  assert_int_equal (mkdir (c->upper, 0755), 0);
-  assert_int_equal (mkdir (c->work, 0700), 0);
+  CHECK (mkdir (c->upper, 0755) == 0);
+  CHECK (mkdir (c->work, 0700) == 0);
   c->lowers[0] = rootfs;
   c->spec.argv = argv;
   c->spec.env = default_env;
@@ -144,7 +178,7 @@ ctr_run (struct ctr *c, char **output, husk_error_t *err)
   int status;
   char *out = NULL;
 
-  assert_int_equal (pipe2 (fds, O_CLOEXEC), 0);
+  CHECK (pipe2 (fds, O_CLOEXEC) == 0);
   c->spec.stdio[1] = fds[1];
   c->spec.stdio[2] = fds[1];
   if (husk_runtime_create (&c->spec, &p, err) < 0)
@@ -167,7 +201,7 @@ ctr_run (struct ctr *c, char **output, husk_error_t *err)
       husk_error_release (&rerr);
   }
   close (fds[0]);
-  assert_int_equal (waitpid (p.pid, &status, 0), p.pid);
+  CHECK (waitpid (p.pid, &status, 0) == p.pid);
   husk_runtime_process_release (&p);
   if (output != NULL)
     *output = out != NULL ? out : xstrdup ("");
@@ -176,7 +210,8 @@ ctr_run (struct ctr *c, char **output, husk_error_t *err)
   return WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
 }
 
-/* Run and expect success with exactly EXPECTED as output.  */
+/* Run and expect success with exactly EXPECTED as output.  In the
+   rootless child a mismatch is printed and counted, and the checks go on.  */
 static void
 ctr_expect (struct ctr *c, int code, const char *expected)
 {
@@ -184,6 +219,19 @@ ctr_expect (struct ctr *c, int code, const char *expected)
   husk_error_t err = NULL;
   int ret = ctr_run (c, &out, &err);
 
+  if (rootless_child)
+    {
+      if (ret < 0)
+        fprintf (stderr, "`%s`: container failed: %s\n", c->spec.argv[strv_len (c->spec.argv) - 1], err->msg);
+      else if ((expected != NULL && strcmp (out, expected) != 0) || ret != code)
+        fprintf (stderr, "`%s`: exit %d (want %d), output:\n%s---- want:\n%s----\n",
+                 c->spec.argv[strv_len (c->spec.argv) - 1], ret, code, out, expected ? expected : "(any)");
+      else
+        return;
+      husk_error_release (&err);
+      child_failures++;
+      return;
+    }
   if (ret < 0)
     fail_msg ("container failed: %s", err->msg);
   if (expected != NULL)
@@ -709,25 +757,27 @@ test_200_layers (void **state)
   strv_free (lowers);
 }
 
-static void
-test_terminal (void **state)
+/* As the monitor runs -t: the pty master comes back from create, the
+   output is read from it.  Returns the output, or NULL with *err set.  */
+static char *
+ctr_run_pty (struct ctr *c, husk_error_t *err)
 {
   struct husk_runtime_process p;
   struct husk_buf out = { 0 };
-  husk_error_t err = NULL;
-  struct ctr c;
   int status;
 
-  NEED_ROOT ();
-  ctr_init (&c, ARGV ("sh", "-c", "tty; stat -c %u $(tty); test -t 0 && echo in-tty"));
-  c.spec.terminal = true;
-  c.spec.user = "user";
-  c.spec.stdio[1] = -1;
-  c.spec.stdio[2] = -1;
-  if (husk_runtime_create (&c.spec, &p, &err) < 0)
-    fail_msg ("create: %s", err->msg);
-  assert_true (p.pty_master >= 0);
-  assert_int_equal (husk_runtime_start (&p, &err), 0);
+  c->spec.terminal = true;
+  c->spec.stdio[1] = -1;
+  c->spec.stdio[2] = -1;
+  if (husk_runtime_create (&c->spec, &p, err) < 0)
+    return NULL;
+  CHECK (p.pty_master >= 0);
+  if (husk_runtime_start (&p, err) < 0)
+    {
+      waitpid (p.pid, NULL, 0);
+      husk_runtime_process_release (&p);
+      return NULL;
+    }
   for (;;)
     {
       char chunk[256];
@@ -736,10 +786,103 @@ test_terminal (void **state)
         break; /* EIO once the last slave fd closed */
       husk_buf_append (&out, chunk, (size_t)n);
     }
-  assert_int_equal (waitpid (p.pid, &status, 0), p.pid);
-  assert_string_equal (out.data, "/dev/pts/0\r\n1000\r\nin-tty\r\n");
-  husk_buf_free (&out);
+  CHECK (waitpid (p.pid, &status, 0) == p.pid);
   husk_runtime_process_release (&p);
+  if (out.data == NULL)
+    husk_buf_puts (&out, "");
+  return husk_buf_steal (&out, NULL);
+}
+
+static void
+test_terminal (void **state)
+{
+  cleanup_free char *out = NULL;
+  husk_error_t err = NULL;
+  struct ctr c;
+
+  NEED_ROOT ();
+  ctr_init (&c, ARGV ("sh", "-c", "tty; stat -c %u $(tty); test -t 0 && echo in-tty"));
+  c.spec.user = "user";
+  out = ctr_run_pty (&c, &err);
+  if (out == NULL)
+    fail_msg ("create: %s", err->msg);
+  assert_string_equal (out, "/dev/pts/0\r\n1000\r\nin-tty\r\n");
+  ctr_free (&c);
+}
+
+/* The monitor (here a forked process) is killed with SIGKILL while the
+   container runs: the container must die too (its parent-death signal).
+   A subreaper in between collects the orphan.  Returns 0 when it died of
+   SIGKILL, else a code naming the step that failed.  */
+static int
+dies_with_parent (struct ctr *c)
+{
+  int fds[2];
+  pid_t helper;
+  int status;
+
+  CHECK (pipe2 (fds, O_CLOEXEC) == 0);
+  helper = fork ();
+  CHECK (helper >= 0);
+  if (helper == 0)
+    {
+      pid_t monitor, ctr_pid;
+
+      prctl (PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+      monitor = fork ();
+      if (monitor == 0)
+        {
+          struct husk_runtime_process p;
+          husk_error_t err = NULL;
+
+          c->spec.stdio[1] = -1;
+          c->spec.stdio[2] = -1;
+          if (husk_runtime_create (&c->spec, &p, &err) < 0 || husk_runtime_start (&p, &err) < 0)
+            {
+              fprintf (stderr, "dies_with_parent: %s\n", err->msg);
+              _exit (2);
+            }
+          if (write (fds[1], &p.pid, sizeof (p.pid)) != sizeof (p.pid))
+            _exit (2);
+          for (;;)
+            pause ();
+        }
+      close (fds[1]);
+      if (monitor < 0 || read (fds[0], &ctr_pid, sizeof (ctr_pid)) != sizeof (ctr_pid))
+        _exit (3);
+      kill (monitor, SIGKILL);
+      waitpid (monitor, NULL, 0);
+      alarm (20); /* a survivor would keep us here: SIGALRM fails the test */
+      if (waitpid (ctr_pid, &status, 0) != ctr_pid)
+        _exit (4);
+      _exit (WIFSIGNALED (status) && WTERMSIG (status) == SIGKILL ? 0 : 5);
+    }
+  close (fds[0]);
+  close (fds[1]);
+  CHECK (waitpid (helper, &status, 0) == helper);
+  return WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
+}
+
+static void
+test_dies_with_parent (void **state)
+{
+  struct ctr c;
+
+  NEED_ROOT ();
+  ctr_init (&c, ARGV ("sleep", "60"));
+  assert_int_equal (dies_with_parent (&c), 0);
+  ctr_free (&c);
+
+  /* Another user: setresuid cleared the signal, the runtime set it again.  */
+  ctr_init (&c, ARGV ("sleep", "60"));
+  c.spec.user = "user";
+  assert_int_equal (dies_with_parent (&c), 0);
+  ctr_free (&c);
+
+  /* --init is pid 1: it dies with the monitor, the command with it.  */
+  ctr_init (&c, ARGV ("sleep", "60"));
+  c.spec.init = true;
+  assert_int_equal (dies_with_parent (&c), 0);
   ctr_free (&c);
 }
 
@@ -915,6 +1058,322 @@ test_latency (void **state)
   husk_security_spec_release (&sec);
 }
 
+/* ---- rootless ---- */
+
+#define ROOTLESS_USER "husktest"
+
+/* The checks, run as uid 0 of the user namespace.  SINGLE: a one-id map
+   (no ranges: only uid and gid 0 exist).  Returns the number of failures.  */
+static int
+rootless_checks (bool single)
+{
+  cleanup_free char *uid_map = NULL;
+  husk_error_t err = NULL;
+  struct ctr c;
+
+  /* Who we are, as the container sees it.  */
+  if (single)
+    uid_map = xasprintf ("0 %lu 1\n", (unsigned long)husk_userns_outer_uid ());
+  else
+    {
+      unsigned long start = 0, count = 0;
+      struct passwd *pw = getpwuid (husk_userns_outer_uid ());
+      CHECK (husk_subid_range ("/etc/subuid", husk_userns_outer_uid (), pw ? pw->pw_name : NULL, &start,
+                               &count, &err)
+             == 1);
+      uid_map = xasprintf ("0 %lu 1\n1 %lu %lu\n", (unsigned long)husk_userns_outer_uid (), start, count);
+    }
+  {
+    cleanup_free char *expected = xasprintf ("0\n0\n%s", uid_map);
+    ctr_init (&c, ARGV ("sh", "-c", "id -u; id -g; awk '{print $1, $2, $3}' /proc/self/uid_map"));
+    ctr_expect (&c, 0, expected);
+    ctr_free (&c);
+  }
+
+  /* /dev: the host's nodes bound on empty files.  */
+  ctr_init (
+      &c, ARGV ("sh", "-c",
+                "ls /dev | tr '\\n' ' '; echo; head -c 4 /dev/zero | wc -c; head -c 4 /dev/urandom | wc -c; "
+                "readlink /dev/ptmx; echo ok > /dev/null && echo null"));
+  ctr_expect (&c, 0,
+              "core fd full mqueue null ptmx pts random shm stderr stdin stdout tty urandom zero "
+              "\n4\n4\npts/ptmx\nnull\n");
+  ctr_free (&c);
+
+  /* Writes land in the overlay's upper dir (userxattr overlay).  */
+  ctr_init (
+      &c, ARGV ("sh", "-c",
+                "echo data > /written && cat /written && rm /bin/true && test ! -e /bin/true && echo gone"));
+  ctr_expect (&c, 0, "data\ngone\n");
+  {
+    cleanup_free char *in_upper = xasprintf ("%s/written", c.upper);
+    cleanup_free char *in_lower = xasprintf ("%s/written", rootfs);
+    cleanup_free char *lower_true = xasprintf ("%s/bin/true", rootfs);
+    if (access (in_upper, F_OK) < 0 || access (in_lower, F_OK) == 0 || access (lower_true, F_OK) < 0)
+      {
+        fprintf (stderr, "overlay: the write did not land in the upper dir only\n");
+        child_failures++;
+      }
+  }
+  ctr_free (&c);
+
+  /* Private namespaces: proc, sysfs, loopback, hostname, pid 1.  */
+  ctr_init (&c, ARGV ("sh", "-c",
+                      "hostname; echo $$; ls /sys/class/net; touch /sys/x 2>/dev/null || echo ro; "
+                      "grep -c . /proc/self/status >/dev/null && echo proc"));
+  c.spec.hostname = "box";
+  ctr_expect (&c, 0, "box\n1\nlo\nro\nproc\n");
+  ctr_free (&c);
+
+  /* The host's pid, network and ipc namespaces: /proc, /sys and
+     /dev/mqueue are the host's, bound (/sys read-only).  */
+  ctr_init (&c, ARGV ("sh", "-c",
+                      "test $$ != 1 && echo not1; test -e /proc/1/status && echo proc; "
+                      "test -e /sys/class/net/lo && echo sys; touch /sys/x 2>/dev/null || echo ro; "
+                      "test -d /dev/mqueue && echo mq"));
+  c.spec.pid_ns.mode = HUSK_NS_HOST;
+  c.spec.net_ns.mode = HUSK_NS_HOST;
+  c.spec.ipc_ns.mode = HUSK_NS_HOST;
+  ctr_expect (&c, 0, "not1\nproc\nsys\nro\nmq\n");
+  ctr_free (&c);
+
+  /* The default security spec: caps and seccomp load in the namespace.  */
+  {
+    struct husk_security_spec sec;
+    husk_security_spec_init (&sec);
+    if (husk_security_prepare (&sec, NULL, &err) < 0)
+      {
+        fprintf (stderr, "security prepare: %s\n", err->msg);
+        husk_error_release (&err);
+        child_failures++;
+      }
+    ctr_init (&c, ARGV ("sh", "-c", "grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status"));
+    c.spec.security = &sec;
+    ctr_expect (&c, 0, "NoNewPrivs:\t0\nSeccomp:\t2\n");
+    ctr_free (&c);
+    if (!single)
+      {
+        char *const groups[] = { (char *)"wheel", NULL };
+        ctr_init (&c, ARGV ("sh", "-c", "id -u; id -G; grep -E '^CapEff:' /proc/self/status"));
+        c.spec.security = &sec;
+        c.spec.user = "user";
+        c.spec.group_add = groups;
+        ctr_expect (&c, 0, "1000\n1000 10\nCapEff:\t0000000000000000\n");
+        ctr_free (&c);
+      }
+    else
+      {
+        /* setgroups is denied: the groups from /etc/group are skipped.  */
+        char *const groups[] = { (char *)"0", NULL };
+        ctr_init (&c, ARGV ("id", "-u"));
+        c.spec.security = &sec;
+        c.spec.group_add = groups;
+        ctr_expect (&c, 0, "0\n");
+        ctr_free (&c);
+      }
+    husk_security_spec_release (&sec);
+  }
+
+  /* No security spec either: the runtime's own setgroups path.  */
+  {
+    const gid_t extra[] = { 0 };
+    ctr_init (&c, ARGV ("id", "-u"));
+    c.spec.additional_gids = extra;
+    c.spec.n_additional_gids = 1;
+    ctr_expect (&c, 0, "0\n");
+    ctr_free (&c);
+  }
+
+  /* -t as the monitor runs it: a pty from the container's devpts.  */
+  {
+    cleanup_free char *out = NULL;
+    const char *want = single ? "/dev/pts/0\r\n0\r\nin-tty\r\n" : "/dev/pts/0\r\n1000\r\nin-tty\r\n";
+    ctr_init (&c, ARGV ("sh", "-c", "tty; stat -c %u $(tty); test -t 0 && echo in-tty"));
+    if (!single)
+      c.spec.user = "user";
+    out = ctr_run_pty (&c, &err);
+    if (out == NULL || strcmp (out, want) != 0)
+      {
+        fprintf (stderr, "terminal: %s\n", out == NULL ? err->msg : out);
+        husk_error_release (&err);
+        child_failures++;
+      }
+    ctr_free (&c);
+  }
+
+  /* --device: the host node bound.  */
+  {
+    struct husk_device dev = { .host_path = "/dev/zero", .path = "/dev/sub/myzero" };
+    ctr_init (&c, ARGV ("sh", "-c", "head -c 3 /dev/sub/myzero | wc -c; stat -c '%t:%T' /dev/sub/myzero"));
+    c.spec.devices = &dev;
+    c.spec.n_devices = 1;
+    ctr_expect (&c, 0, "3\n1:5\n");
+    ctr_free (&c);
+  }
+
+  /* Limits with no delegated cgroup: a no-op (one warning), it runs.  */
+  {
+    struct husk_cgroup_limits limits;
+    memset (&limits, 0, sizeof (limits));
+    limits.pids_limit = 50;
+    ctr_init (&c, ARGV ("echo", "limited"));
+    c.spec.id = "rootless-test";
+    c.spec.cgroup = &limits;
+    ctr_expect (&c, 0, "limited\n");
+    ctr_free (&c);
+  }
+
+  /* Volumes, --init, a vfs root.  */
+  {
+    cleanup_free char *vol = xasprintf ("%s/vol", tmpdir);
+    struct husk_mount m;
+    CHECK (mkdir (vol, 0755) == 0);
+    memset (&m, 0, sizeof (m));
+    m.source = vol;
+    m.destination = "/data";
+    ctr_init (&c, ARGV ("sh", "-c", "echo $$; echo hi > /data/f && cat /data/f"));
+    c.spec.mounts = &m;
+    c.spec.n_mounts = 1;
+    c.spec.init = true;
+    ctr_expect (&c, 0, "2\nhi\n");
+    ctr_free (&c);
+  }
+  ctr_init (&c, ARGV ("cat", "/etc/hostname"));
+  c.spec.rootfs.lower_dirs = NULL;
+  c.spec.rootfs.upper_dir = NULL;
+  c.spec.rootfs.work_dir = NULL;
+  c.spec.rootfs.dir = rootfs;
+  ctr_expect (&c, 0, "husk-test\n");
+  ctr_free (&c);
+
+  /* The monitor's death kills the container here too.  */
+  ctr_init (&c, ARGV ("sleep", "60"));
+  if (!single)
+    c.spec.user = "user";
+  if (dies_with_parent (&c) != 0)
+    {
+      fprintf (stderr, "the container outlived its killed parent\n");
+      child_failures++;
+    }
+  ctr_free (&c);
+  return child_failures;
+}
+
+static int
+write_self (const char *file, const char *content)
+{
+  cleanup_free char *path = xasprintf ("/proc/self/%s", file);
+  cleanup_close int fd = open (path, O_WRONLY | O_CLOEXEC);
+
+  return fd >= 0 && write (fd, content, strlen (content)) == (ssize_t)strlen (content) ? 0 : -1;
+}
+
+/* What husk_userns_enter does for a user with no subordinate ids, done
+   by hand (husktest has a range): map the user alone, deny setgroups,
+   and leave the marker husk's own namespace carries.  */
+static int
+enter_single_map (husk_error_t *err)
+{
+  uid_t uid = getuid ();
+  gid_t gid = getgid ();
+  cleanup_free char *umap = xasprintf ("0 %lu 1", (unsigned long)uid);
+  cleanup_free char *gmap = xasprintf ("0 %lu 1", (unsigned long)gid);
+  cleanup_free char *marker = xasprintf ("%lu:%lu:0", (unsigned long)uid, (unsigned long)gid);
+
+  if (unshare (CLONE_NEWUSER) < 0)
+    return husk_make_error (err, errno, "unshare");
+  if (write_self ("setgroups", "deny") < 0 || write_self ("uid_map", umap) < 0
+      || write_self ("gid_map", gmap) < 0)
+    return husk_make_error (err, errno, "write the id maps");
+  setenv (HUSK_USERNS_ENV, marker, 1);
+  return 0;
+}
+
+/* main () of `test-runtime --rootless-child MODE DIR`, as husktest.  */
+static int
+rootless_child_main (const char *mode, const char *dir)
+{
+  husk_error_t err = NULL;
+  bool single = strcmp (mode, "single") == 0;
+  int ret = single ? enter_single_map (&err) : husk_userns_enter (&err);
+
+  rootless_child = true;
+  if (ret < 0)
+    {
+      fprintf (stderr, "entering the user namespace: %s\n", err->msg);
+      return 2;
+    }
+  if (geteuid () != 0 || !husk_userns_is_rootless ())
+    {
+      fprintf (stderr, "not uid 0 of a rootless namespace\n");
+      return 2;
+    }
+  tmpdir = xasprintf ("%s/%s", dir, mode);
+  rootfs = xasprintf ("%s/rootfs", dir);
+  if (mkdir (tmpdir, 0700) < 0)
+    {
+      fprintf (stderr, "mkdir %s: %s\n", tmpdir, strerror (errno));
+      return 2;
+    }
+  ret = rootless_checks (single);
+  fprintf (stderr, "rootless (%s map): %d failure(s)\n", mode, ret);
+  return ret == 0 ? 0 : 1;
+}
+
+/* Run this binary as husktest in MODE on a rootfs copy it owns.  */
+static void
+run_rootless (const char *mode)
+{
+  cleanup_free char *dir = NULL;
+  cleanup_free char *cmd = NULL;
+  struct passwd *pw;
+  pid_t pid;
+  int status;
+
+  NEED_ROOT ();
+  pw = getpwnam (ROOTLESS_USER);
+  if (pw == NULL || access ("/usr/bin/newuidmap", X_OK) < 0)
+    {
+      print_message ("no user " ROOTLESS_USER " or no newuidmap: rootless tests skipped\n");
+      skip ();
+    }
+  dir = xasprintf ("/tmp/husk-test-rootless-%s-XXXXXX", mode);
+  assert_non_null (mkdtemp (dir));
+  cmd = xasprintf ("cp -a %s %s/rootfs && chown -R %lu:%lu %s", rootfs, dir, (unsigned long)pw->pw_uid,
+                   (unsigned long)pw->pw_gid, dir);
+  assert_int_equal (run_shell (cmd), 0);
+
+  pid = fork ();
+  assert_true (pid >= 0);
+  if (pid == 0)
+    {
+      if (setgroups (0, NULL) < 0 || setresgid (pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0
+          || setresuid (pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0)
+        _exit (126);
+      unsetenv (HUSK_USERNS_ENV);
+      execl ("/proc/self/exe", "test-runtime", "--rootless-child", mode, dir, (char *)NULL);
+      _exit (127);
+    }
+  assert_int_equal (waitpid (pid, &status, 0), pid);
+  free (cmd);
+  cmd = xasprintf ("rm -rf %s", dir);
+  run_shell (cmd);
+  assert_true (WIFEXITED (status));
+  assert_int_equal (WEXITSTATUS (status), 0);
+}
+
+static void
+test_rootless_range (void **state)
+{
+  run_rootless ("range");
+}
+
+static void
+test_rootless_single_map (void **state)
+{
+  run_rootless ("single");
+}
+
 static void
 test_rootless_refused (void **state)
 {
@@ -934,11 +1393,11 @@ test_rootless_refused (void **state)
         _exit (2);
       if (husk_runtime_create (&spec, &p, &err) == 0)
         _exit (3);
-      _exit (
-          strcmp (err->msg, "containers need root until the rootless runtime lands: Operation not permitted")
-                  == 0
-              ? 0
-              : 4);
+      _exit (strcmp (err->msg, "containers need root or husk's user namespace (husk_userns_enter) to run: "
+                               "Operation not permitted")
+                     == 0
+                 ? 0
+                 : 4);
     }
   assert_int_equal (waitpid (pid, &status, 0), pid);
   assert_int_equal (WEXITSTATUS (status), 0);
@@ -960,8 +1419,11 @@ test_nothing_left_mounted (void **state)
 }
 
 int
-main (void)
+main (int argc, char **argv)
 {
+  if (argc == 4 && strcmp (argv[1], "--rootless-child") == 0)
+    return rootless_child_main (argv[2], argv[3]);
+
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_passwd_resolve),
     cmocka_unit_test (test_passwd_missing_files),
@@ -987,6 +1449,9 @@ main (void)
     cmocka_unit_test (test_namespace_modes),
     cmocka_unit_test (test_cgroup),
     cmocka_unit_test (test_latency),
+    cmocka_unit_test (test_dies_with_parent),
+    cmocka_unit_test (test_rootless_range),
+    cmocka_unit_test (test_rootless_single_map),
     cmocka_unit_test (test_rootless_refused),
     cmocka_unit_test (test_nothing_left_mounted),
   };
