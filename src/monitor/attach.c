@@ -239,8 +239,10 @@ relay_setup (struct relay *r, husk_error_t *err)
      previous mask is restored at the end, so dispositions never change.  */
   if (!sigisemptyset (&set))
     {
-      if (pthread_sigmask (SIG_BLOCK, &set, &r->saved_mask) != 0)
-        return husk_make_error (err, errno, "cannot block the forwarded signals");
+      int e = pthread_sigmask (SIG_BLOCK, &set, &r->saved_mask);
+
+      if (e != 0)
+        return husk_make_error (err, e, "cannot block the forwarded signals");
       r->mask_set = true;
       r->sigfd = signalfd (-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
       if (r->sigfd < 0)
