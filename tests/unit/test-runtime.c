@@ -14,7 +14,8 @@
    has no range) and runs containers from a copy of the rootfs owned by
    husktest.  A fresh process, so nothing cached as root (the cgroup
    backend, the namespace marker) leaks into it.  Skipped when husktest or
-   newuidmap is missing (tests/install-deps.sh creates them).  */
+   newuidmap is missing, except under CI, where tests/unit/rootless-user.sh
+   makes the user first.  */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -1326,21 +1327,36 @@ run_rootless (const char *mode)
 {
   cleanup_free char *dir = NULL;
   cleanup_free char *cmd = NULL;
+  cleanup_free char *self = NULL;
+  cleanup_free char *exe = NULL;
   struct passwd *pw;
   pid_t pid;
   int status;
 
   NEED_ROOT ();
   pw = getpwnam (ROOTLESS_USER);
+  if (pw == NULL && getenv ("CI") != NULL)
+    {
+      cmd = xasprintf ("bash %s/rootless-user.sh %s", TEST_SRCDIR, ROOTLESS_USER);
+      run_shell (cmd);
+      free (cmd);
+      cmd = NULL;
+      pw = getpwnam (ROOTLESS_USER);
+    }
   if (pw == NULL || access ("/usr/bin/newuidmap", X_OK) < 0)
     {
-      print_message ("no user " ROOTLESS_USER " or no newuidmap: rootless tests skipped\n");
+      print_message ("no user " ROOTLESS_USER " or no newuidmap (tests/unit/rootless-user.sh makes them): "
+                     "rootless tests skipped\n");
       skip ();
     }
   dir = xasprintf ("/tmp/husk-test-rootless-%s-XXXXXX", mode);
   assert_non_null (mkdtemp (dir));
-  cmd = xasprintf ("cp -a %s %s/rootfs && chown -R %lu:%lu %s", rootfs, dir, (unsigned long)pw->pw_uid,
-                   (unsigned long)pw->pw_gid, dir);
+  /* The binary too: the build dir may be out of husktest's reach.  */
+  self = realpath ("/proc/self/exe", NULL);
+  assert_non_null (self);
+  exe = xasprintf ("%s/test-runtime", dir);
+  cmd = xasprintf ("cp -a %s %s/rootfs && cp %s %s && chown -R %lu:%lu %s", rootfs, dir, self, exe,
+                   (unsigned long)pw->pw_uid, (unsigned long)pw->pw_gid, dir);
   assert_int_equal (run_shell (cmd), 0);
 
   pid = fork ();
@@ -1351,7 +1367,7 @@ run_rootless (const char *mode)
           || setresuid (pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0)
         _exit (126);
       unsetenv (HUSK_USERNS_ENV);
-      execl ("/proc/self/exe", "test-runtime", "--rootless-child", mode, dir, (char *)NULL);
+      execl (exe, "test-runtime", "--rootless-child", mode, dir, (char *)NULL);
       _exit (127);
     }
   assert_int_equal (waitpid (pid, &status, 0), pid);
