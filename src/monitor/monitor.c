@@ -32,10 +32,12 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -76,9 +78,11 @@ struct client
   int fd;
   bool primary; /* cfg->client_fd: back-pressure instead of being dropped */
   bool may_stdin;
-  bool paused;   /* reading it is off while its stdin waits for the container */
-  char *pending; /* primary: the one message its socket had no room for */
-  size_t pending_len;
+  bool paused; /* reading it is off while its stdin waits for the container */
+  /* primary: messages its socket had no room for, each as a uint32
+     length then the bytes; sent from pending_off on.  */
+  struct husk_buf pending;
+  size_t pending_off;
 };
 
 /* What a state write records.  */
@@ -163,7 +167,7 @@ close_fd (struct monitor *m, int *fd)
 static void
 client_update_events (struct monitor *m, struct client *c)
 {
-  uint32_t events = (c->paused ? 0 : EPOLLIN) | (c->pending != NULL ? EPOLLOUT : 0);
+  uint32_t events = (c->paused ? 0 : EPOLLIN) | (c->pending.len > 0 ? EPOLLOUT : 0);
 
   ep_ctl (m, EPOLL_CTL_MOD, c->fd, EV_CLIENT, events);
 }
@@ -199,11 +203,9 @@ client_drop (struct monitor *m, size_t i)
 
   epoll_ctl (m->epfd, EPOLL_CTL_DEL, c->fd, NULL);
   close (c->fd);
-  if (c->pending != NULL)
-    {
-      free (c->pending);
-      output_pause (m, false);
-    }
+  if (c->pending.len > 0)
+    output_pause (m, false);
+  husk_buf_free (&c->pending);
   memmove (c, c + 1, (m->n_clients - i - 1) * sizeof (*c));
   m->n_clients--;
 }
@@ -241,9 +243,47 @@ send_wait (int fd, const char *msg, size_t len)
     }
 }
 
+static void
+client_queue (struct client *c, const char *msg, size_t len)
+{
+  uint32_t l = (uint32_t)len;
+
+  husk_buf_append (&c->pending, &l, sizeof (l));
+  husk_buf_append (&c->pending, msg, len);
+}
+
+/* Send what a client has queued: 1 when all went, 0 when its socket is
+   full again (never with wait), -1 when it must be dropped.  */
+static int
+client_flush (struct client *c, bool wait)
+{
+  while (c->pending_off < c->pending.len)
+    {
+      const char *msg = c->pending.data + c->pending_off + sizeof (uint32_t);
+      uint32_t l;
+
+      memcpy (&l, c->pending.data + c->pending_off, sizeof (l));
+      if (wait)
+        {
+          if (!send_wait (c->fd, msg, l))
+            return -1;
+        }
+      else if (send (c->fd, msg, l, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+        {
+          if (errno == EAGAIN || errno == ENOBUFS || errno == EINTR)
+            return 0;
+          return -1;
+        }
+      c->pending_off += sizeof (l) + l;
+    }
+  husk_buf_free (&c->pending);
+  c->pending_off = 0;
+  return 1;
+}
+
 /* One message to every client.  With wait (the exit path) the foreground
-   client is waited for; otherwise a full foreground client pauses the
-   output and any other full client is dropped.  */
+   client is waited for; otherwise a full foreground client queues it and
+   pauses the output, and any other full client is dropped.  */
 static void
 broadcast (struct monitor *m, const char *msg, size_t len, bool wait)
 {
@@ -253,14 +293,18 @@ broadcast (struct monitor *m, const char *msg, size_t len, bool wait)
     {
       struct client *c = &m->clients[i];
 
-      if (c->pending != NULL)
+      if (c->pending.len > 0)
         {
-          if (!wait || !send_wait (c->fd, c->pending, c->pending_len))
+          if (!wait)
+            {
+              client_queue (c, msg, len);
+              continue;
+            }
+          if (client_flush (c, true) < 0)
             {
               client_drop (m, i);
               continue;
             }
-          free (steal_pointer (&c->pending));
           client_update_events (m, c);
           output_pause (m, false);
         }
@@ -274,9 +318,7 @@ broadcast (struct monitor *m, const char *msg, size_t len, bool wait)
                 client_drop (m, i);
               continue;
             }
-          c->pending = xmalloc (len);
-          memcpy (c->pending, msg, len);
-          c->pending_len = len;
+          client_queue (c, msg, len);
           client_update_events (m, c);
           output_pause (m, true);
           continue;
@@ -310,6 +352,9 @@ output_read (struct monitor *m, int fd, int stream, bool wait)
 static void
 on_output (struct monitor *m, int *fd, int stream)
 {
+  /* Paused by an earlier event of the same epoll batch.  */
+  if (m->output_paused)
+    return;
   if (output_read (m, *fd, stream, false) == 0)
     close_fd (m, fd);
 }
@@ -837,18 +882,19 @@ on_client (struct monitor *m, int fd, uint32_t events)
   c = client_find (m, fd, &idx);
   if (c == NULL)
     return;
-  if ((events & EPOLLOUT) && c->pending != NULL)
+  if ((events & EPOLLOUT) && c->pending.len > 0)
     {
-      if (send (fd, c->pending, c->pending_len, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
-        {
-          free (steal_pointer (&c->pending));
-          client_update_events (m, c);
-          output_pause (m, false);
-        }
-      else if (errno != EAGAIN && errno != ENOBUFS && errno != EINTR)
+      int r = client_flush (c, false);
+
+      if (r < 0)
         {
           client_drop (m, idx);
           return;
+        }
+      if (r > 0)
+        {
+          client_update_events (m, c);
+          output_pause (m, false);
         }
     }
   if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)) || c->paused)
@@ -1120,6 +1166,62 @@ report (int fd, pid_t pid, husk_error_t *err)
   close (fd);
 }
 
+/* Drop this process's page table entries for clean file pages (library
+   and husk text, read-only data nobody wrote): fork and the CLI's work
+   left hundreds of KiB of them mapped, counted in the monitor's RSS
+   although they are page cache shared with every process.  Only mappings
+   without anonymous pages are touched, so nothing is lost: a page used
+   again is faulted back in from the page cache.  */
+static void
+drop_clean_file_pages (void)
+{
+  char buf[4096];
+  size_t len = 0;
+  uintptr_t start = 0, end = 0;
+  bool file = false;
+  int fd = open ("/proc/self/smaps", O_RDONLY | O_CLOEXEC);
+
+  if (fd < 0)
+    return;
+  for (;;)
+    {
+      char *nl, *line = buf;
+      ssize_t n = read (fd, buf + len, sizeof (buf) - 1 - len);
+
+      if (n <= 0)
+        break;
+      len += (size_t)n;
+      buf[len] = '\0';
+      while ((nl = strchr (line, '\n')) != NULL)
+        {
+          unsigned long a, b;
+          char *path;
+
+          *nl = '\0';
+          if (sscanf (line, "%lx-%lx ", &a, &b) == 2 && strchr (line, ':') != NULL
+              && strchr (line, ':') > strchr (line, ' '))
+            {
+              start = a;
+              end = b;
+              path = strchr (line, '/');
+              file = path != NULL;
+            }
+          else if (file && strncmp (line, "Anonymous:", 10) == 0)
+            {
+              if (strtoul (line + 10, NULL, 10) == 0)
+                madvise ((void *)start, end - start, MADV_DONTNEED);
+              file = false;
+            }
+          line = nl + 1;
+        }
+      len = (size_t)(buf + len - line);
+      memmove (buf, line, len);
+      if (len == sizeof (buf) - 1)
+        len = 0; /* a line longer than the buffer: skip it */
+    }
+  close (fd);
+}
+
 __attribute__ ((noreturn)) static void
 monitor_main (const struct husk_monitor_config *cfg, int listenfd, int result_fd)
 {
@@ -1157,6 +1259,7 @@ monitor_main (const struct husk_monitor_config *cfg, int listenfd, int result_fd
     goto fail;
 
   report (result_fd, m->proc.pid, NULL);
+  drop_clean_file_pages ();
   event_loop (m);
 
 fail:

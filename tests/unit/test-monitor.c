@@ -81,7 +81,7 @@ group_setup (void **state)
   rootfs = xasprintf ("%s/rootfs", tmpdir);
   cmd = xasprintf (
       "set -e; cd %s; mkdir -p rootfs/bin rootfs/proc rootfs/sys rootfs/dev rootfs/etc rootfs/tmp; "
-      "cp /bin/busybox rootfs/bin/; for a in sh echo cat sleep true tty; do "
+      "cp /bin/busybox rootfs/bin/; for a in sh echo cat sleep true tty yes head; do "
       "ln -s busybox rootfs/bin/$a; done",
       tmpdir);
   if (run_shell (cmd) != 0)
@@ -664,6 +664,41 @@ test_restart_on_failure (void **state)
   tctr_free (&c);
 }
 
+/* A foreground client that does not read: the container waits for it
+   (back-pressure), nothing is lost, neither in the client nor in the log.  */
+static void
+test_slow_client (void **state)
+{
+  struct tctr c;
+  struct collected col;
+  husk_error_t err = NULL;
+  cleanup_free char *log = NULL;
+  pid_t pid = 0;
+  size_t i, lines = 0;
+
+  NEED_ROOT ();
+  tctr_init (&c, ARGV ("sh", "-c", "yes 0123456789abcdefghijklmnopqrstuvwxyz | head -c 3700000"));
+  tctr_client (&c);
+  if (tctr_start (&c, &pid, &err) < 0)
+    fail_msg ("monitor start: %s", err->msg);
+  sleep (1);
+  collect (c.sv[0], &col);
+  assert_true (col.got_exit);
+  assert_int_equal (col.exit_code, 0);
+  assert_int_equal (col.out.len, 3700000);
+  for (i = 0; i < col.out.len; i += 37)
+    assert_memory_equal (col.out.data + i, "0123456789abcdefghijklmnopqrstuvwxyz\n", 37);
+
+  log = read_file (c.log_path);
+  assert_non_null (log);
+  for (i = 0; log[i] != '\0'; i++)
+    if (log[i] == '\n')
+      lines++;
+  assert_true (lines >= 100000);
+  collected_free (&col);
+  tctr_free (&c);
+}
+
 static long
 vm_rss_kib (pid_t pid)
 {
@@ -768,6 +803,7 @@ main (void)
     cmocka_unit_test (test_stdin),
     cmocka_unit_test (test_tty),
     cmocka_unit_test (test_restart_on_failure),
+    cmocka_unit_test (test_slow_client),
     cmocka_unit_test (test_stop_attach_rss),
   };
 
