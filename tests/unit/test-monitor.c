@@ -24,6 +24,7 @@
 
 #include <cmocka.h>
 
+#include "husk/cgroup.h"
 #include "husk/fs.h"
 #include "husk/monitor.h"
 #include "husk/store.h"
@@ -81,7 +82,7 @@ group_setup (void **state)
   rootfs = xasprintf ("%s/rootfs", tmpdir);
   cmd = xasprintf (
       "set -e; cd %s; mkdir -p rootfs/bin rootfs/proc rootfs/sys rootfs/dev rootfs/etc rootfs/tmp; "
-      "cp /bin/busybox rootfs/bin/; for a in sh echo cat sleep true tty yes head; do "
+      "cp /bin/busybox rootfs/bin/; for a in sh echo cat sleep true tty yes head tail; do "
       "ln -s busybox rootfs/bin/$a; done",
       tmpdir);
   if (run_shell (cmd) != 0)
@@ -109,6 +110,7 @@ group_teardown (void **state)
 
   husk_store_close (store);
   run_shell (cmd);
+  run_shell ("rmdir /sys/fs/cgroup/*/husk-test-monitor /sys/fs/cgroup/husk-test-monitor 2>/dev/null");
   free (tmpdir);
   free (rootfs);
   return 0;
@@ -699,6 +701,46 @@ test_slow_client (void **state)
   tctr_free (&c);
 }
 
+/* In a cgroup with a memory limit: the OOM kill is recorded, the cgroup
+   is gone afterwards.  */
+static void
+test_cgroup_oom (void **state)
+{
+  cleanup_cgroup_limits struct husk_cgroup_limits l = { 0 };
+  struct husk_container_state st;
+  struct tctr c;
+  struct collected col;
+  husk_error_t err = NULL;
+  cleanup_free char *dir = NULL;
+  pid_t pid = 0;
+
+  NEED_ROOT ();
+  if (husk_cgroup_detect (NULL) == HUSK_CGROUP_NONE)
+    skip ();
+  assert_int_equal (husk_cgroup_parse_flag (&l, "memory", "16m", &err), 0);
+  assert_int_equal (husk_cgroup_parse_flag (&l, "cgroup-parent", "husk-test-monitor", &err), 0);
+  tctr_init (&c, ARGV ("sh", "-c", "x=$(yes | head -c 100000000); echo survived"));
+  c.spec.cgroup = &l;
+  tctr_client (&c);
+  if (tctr_start (&c, &pid, &err) < 0)
+    fail_msg ("monitor start: %s", err->msg);
+  collect (c.sv[0], &col);
+  assert_true (col.got_exit);
+  assert_int_equal (col.exit_code, 137);
+  get_state (c.id, &st);
+  assert_int_equal (st.exit_code, 137);
+  assert_true (st.oom_killed);
+  assert_null (st.cgroup_path);
+  husk_container_state_clear (&st);
+  if (husk_cgroup_detect (NULL) == HUSK_CGROUP_V1)
+    dir = xasprintf ("/sys/fs/cgroup/memory/husk-test-monitor/husk-%s", c.id);
+  else
+    dir = xasprintf ("/sys/fs/cgroup/husk-test-monitor/husk-%s", c.id);
+  assert_int_equal (access (dir, F_OK), -1);
+  collected_free (&col);
+  tctr_free (&c);
+}
+
 static long
 vm_rss_kib (pid_t pid)
 {
@@ -804,6 +846,7 @@ main (void)
     cmocka_unit_test (test_tty),
     cmocka_unit_test (test_restart_on_failure),
     cmocka_unit_test (test_slow_client),
+    cmocka_unit_test (test_cgroup_oom),
     cmocka_unit_test (test_stop_attach_rss),
   };
 
