@@ -169,6 +169,19 @@ ctr_free (struct ctr *c)
   free (c->work);
 }
 
+static void
+ctr_cgroup_free (struct husk_runtime_process *p)
+{
+  husk_error_t ignored = NULL;
+
+  if (p->cgroup == NULL)
+    return;
+  if (husk_cgroup_destroy (p->cgroup, &ignored) < 0)
+    husk_error_release (&ignored);
+  husk_cgroup_free (p->cgroup);
+  p->cgroup = NULL;
+}
+
 /* Create, start, collect stdout+stderr, wait.  Returns the exit code, or
    -1 with *err set when create or start failed.  */
 static int
@@ -194,6 +207,7 @@ ctr_run (struct ctr *c, char **output, husk_error_t *err)
       close (fds[0]);
       waitpid (p.pid, NULL, 0);
       husk_runtime_process_release (&p);
+      ctr_cgroup_free (&p);
       return -1;
     }
   {
@@ -204,6 +218,7 @@ ctr_run (struct ctr *c, char **output, husk_error_t *err)
   close (fds[0]);
   CHECK (waitpid (p.pid, &status, 0) == p.pid);
   husk_runtime_process_release (&p);
+  ctr_cgroup_free (&p);
   if (output != NULL)
     *output = out != NULL ? out : xstrdup ("");
   else
