@@ -1,9 +1,11 @@
-/* husk: inspect, image inspect, history.  */
+/* husk: inspect, image inspect, container inspect, history.  */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "container.h"
+#include "husk/fs.h"
 #include "husk/util.h"
 
 static husk_json_t *
@@ -114,10 +116,373 @@ cli_image_inspect_json (husk_store_t *s, const struct husk_image_record *r, husk
   return 0;
 }
 
+/* ---- containers ---- */
+
+/* Go's zero time, which Podman prints for a start or finish that never
+   happened.  */
+static char *
+inspect_time (int64_t ns)
+{
+  return ns ? husk_format_rfc3339 (ns) : xstrdup ("0001-01-01T00:00:00Z");
+}
+
+static husk_json_t *
+container_state_json (const struct husk_container_state *st)
+{
+  husk_json_t *o = husk_json_new_object ();
+  cleanup_free char *started = inspect_time (st->started_at);
+  cleanup_free char *finished = inspect_time (st->finished_at);
+  bool running = st->status == HUSK_CONTAINER_RUNNING || st->status == HUSK_CONTAINER_STOPPING;
+
+  husk_json_set_string (o, "OciVersion", "1.0.2");
+  husk_json_set_string (o, "Status", husk_container_status_name (st->status));
+  husk_json_set_bool (o, "Running", running);
+  husk_json_set_bool (o, "Paused", false);
+  husk_json_set_bool (o, "Restarting", false);
+  husk_json_set_bool (o, "OOMKilled", st->oom_killed);
+  husk_json_set_bool (o, "Dead", false);
+  husk_json_set_int (o, "Pid", running ? st->pid : 0);
+  husk_json_set_int (o, "ConmonPid", running ? st->monitor_pid : 0);
+  husk_json_set_int (o, "ExitCode", st->exit_code);
+  husk_json_set_string (o, "Error", st->error ? st->error : "");
+  husk_json_set_string (o, "StartedAt", started);
+  husk_json_set_string (o, "FinishedAt", finished);
+  husk_json_set_string (o, "CgroupPath", st->cgroup_path ? st->cgroup_path : "");
+  return o;
+}
+
+static husk_json_t *
+bind_mount_json (const char *b)
+{
+  husk_json_t *m = husk_json_new_object ();
+  husk_json_t *options = husk_json_new_array ();
+  const char *colon = strchr (b, ':');
+  cleanup_free char *src = xstrndup (b, colon ? (size_t)(colon - b) : strlen (b));
+  cleanup_free char *dst = colon ? xstrndup (colon + 1, strcspn (colon + 1, ":")) : xstrdup ("");
+  const char *opts = colon ? strchr (colon + 1, ':') : NULL;
+  cleanup_strv char **parts = NULL;
+  bool rw = true;
+  const char *mode = "";
+  size_t i;
+
+  husk_json_array_append (options, husk_json_new_string ("rbind"));
+  if (opts)
+    {
+      cleanup_free char *copy = xstrdup (opts + 1);
+      char *t, *save = NULL;
+      for (t = strtok_r (copy, ",", &save); t; t = strtok_r (NULL, ",", &save))
+        strv_append (&parts, t);
+    }
+  for (i = 0; parts && parts[i]; i++)
+    {
+      if (strcmp (parts[i], "ro") == 0)
+        rw = false;
+      if (strcmp (parts[i], "ro") == 0 || strcmp (parts[i], "rw") == 0)
+        mode = parts[i];
+      else
+        husk_json_array_append (options, husk_json_new_string (parts[i]));
+    }
+  husk_json_set_string (m, "Type", "bind");
+  husk_json_set_string (m, "Source", src);
+  husk_json_set_string (m, "Destination", dst);
+  husk_json_set_string (m, "Driver", "");
+  husk_json_set_string (m, "Mode", mode);
+  husk_json_set (m, "Options", options);
+  husk_json_set_bool (m, "RW", rw);
+  husk_json_set_string (m, "Propagation", "rprivate");
+  return m;
+}
+
+static husk_json_t *
+tmpfs_mount_json (const char *dst, const char *opts)
+{
+  husk_json_t *m = husk_json_new_object ();
+  husk_json_t *options = husk_json_new_array ();
+  cleanup_free char *copy = xstrdup (opts ? opts : "");
+  char *t, *save = NULL;
+  bool rw = true;
+
+  for (t = strtok_r (copy, ",", &save); t; t = strtok_r (NULL, ",", &save))
+    {
+      if (strcmp (t, "ro") == 0)
+        rw = false;
+      husk_json_array_append (options, husk_json_new_string (t));
+    }
+  husk_json_set_string (m, "Type", "tmpfs");
+  husk_json_set_string (m, "Source", "tmpfs");
+  husk_json_set_string (m, "Destination", dst);
+  husk_json_set_string (m, "Driver", "");
+  husk_json_set_string (m, "Mode", "");
+  husk_json_set (m, "Options", options);
+  husk_json_set_bool (m, "RW", rw);
+  husk_json_set_string (m, "Propagation", "");
+  return m;
+}
+
+static husk_json_t *
+container_mounts_json (const husk_json_t *hc)
+{
+  const husk_json_t *binds = husk_json_get (hc, "Binds");
+  const husk_json_t *tmpfs = husk_json_get (hc, "Tmpfs");
+  husk_json_t *out = husk_json_new_array ();
+  size_t i;
+
+  for (i = 0; i < husk_json_array_len (binds); i++)
+    if (husk_json_string (husk_json_array_at (binds, i)))
+      husk_json_array_append (out, bind_mount_json (husk_json_string (husk_json_array_at (binds, i))));
+  for (i = 0; i < husk_json_object_len (tmpfs); i++)
+    husk_json_array_append (out, tmpfs_mount_json (husk_json_object_key_at (tmpfs, i),
+                                                   husk_json_string (husk_json_object_value_at (tmpfs, i))));
+  return out;
+}
+
+static void
+set_default (husk_json_t *o, const char *key, husk_json_t *v)
+{
+  if (husk_json_get (o, key) == NULL)
+    husk_json_set (o, key, v);
+  else
+    husk_json_free (v);
+}
+
+/* config.json's HostConfig as create wrote it, with the keys Podman always
+   shows filled in where create had nothing to say.  */
+static husk_json_t *
+container_host_config_json (const husk_json_t *config, const char *log_path)
+{
+  const husk_json_t *hc = husk_json_get (config, "HostConfig");
+  husk_json_t *o = hc ? husk_json_clone (hc) : husk_json_new_object ();
+  husk_json_t *lc;
+
+  set_default (o, "ContainerIDFile", husk_json_new_string (""));
+  set_default (o, "LogConfig", husk_json_new_object ());
+  lc = husk_json_get (o, "LogConfig");
+  set_default (lc, "Type", husk_json_new_string ("k8s-file"));
+  set_default (lc, "Config", husk_json_new_object ());
+  set_default (lc, "Path", husk_json_new_string (log_path));
+  set_default (o, "NetworkMode", husk_json_new_string ("none"));
+  set_default (o, "PortBindings", husk_json_new_object ());
+  set_default (o, "RestartPolicy", husk_json_new_object ());
+  set_default (o, "AutoRemove", husk_json_new_bool (false));
+  set_default (o, "Dns", husk_json_new_array ());
+  set_default (o, "DnsOptions", husk_json_new_array ());
+  set_default (o, "DnsSearch", husk_json_new_array ());
+  set_default (o, "OomKillDisable", husk_json_new_bool (false));
+  set_default (o, "OomScoreAdj", husk_json_new_int (0));
+  set_default (o, "Memory", husk_json_new_int (0));
+  set_default (o, "MemorySwap", husk_json_new_int (0));
+  set_default (o, "NanoCpus", husk_json_new_int (0));
+  set_default (o, "CpuShares", husk_json_new_int (0));
+  set_default (o, "PidsLimit", husk_json_new_int (0));
+  set_default (o, "Privileged", husk_json_new_bool (false));
+  set_default (o, "ReadonlyRootfs", husk_json_new_bool (false));
+  set_default (o, "CgroupManager", husk_json_new_string ("cgroupfs"));
+  return o;
+}
+
+static husk_json_t *
+container_config_json (const husk_json_t *config)
+{
+  const husk_json_t *c = husk_json_get (config, "Config");
+  husk_json_t *o = c ? husk_json_clone (c) : husk_json_new_object ();
+
+  set_default (o, "Annotations", husk_json_new_object ());
+  set_default (o, "Labels", husk_json_new_object ());
+  set_default (o, "Env", husk_json_new_array ());
+  return o;
+}
+
+static char *
+rundir_file (const char *rundir, const char *name)
+{
+  return rundir ? xasprintf ("%s/%s", rundir, name) : xstrdup ("");
+}
+
+static husk_json_t *
+graph_driver_json (husk_store_t *s, const husk_json_t *config, const char *dir)
+{
+  const husk_json_t *layers = husk_json_get (config, "Layers");
+  husk_json_t *gd = husk_json_new_object ();
+  husk_json_t *data = husk_json_new_object ();
+  cleanup_free char *upper = xasprintf ("%s/upper", dir);
+  cleanup_free char *work = xasprintf ("%s/work", dir);
+  struct husk_buf lower = { 0 };
+  size_t i;
+
+  for (i = husk_json_array_len (layers); i > 0; i--)
+    {
+      const char *l = husk_json_string (husk_json_array_at (layers, i - 1));
+      cleanup_free char *p = l ? husk_store_layer_path (s, l) : NULL;
+      if (p == NULL)
+        continue;
+      if (lower.len)
+        husk_buf_puts (&lower, ":");
+      husk_buf_puts (&lower, p);
+    }
+  if (lower.len)
+    husk_json_set_string (data, "LowerDir", lower.data);
+  husk_buf_free (&lower);
+  husk_json_set_string (data, "UpperDir", upper);
+  husk_json_set_string (data, "WorkDir", work);
+  husk_json_set_string (gd, "Name", husk_store_driver (s));
+  husk_json_set (gd, "Data", data);
+  return gd;
+}
+
+static void
+container_sizes (husk_store_t *s, const char *id, const char *dir, husk_json_t *o)
+{
+  cleanup_free char *upper = xasprintf ("%s/upper", dir);
+  struct husk_image_record *img = NULL;
+  unsigned long long rw = 0;
+  husk_error_t err = NULL;
+
+  /* A rootless upper may hold directories we cannot read: count what we can.  */
+  if (husk_du_at (AT_FDCWD, upper, &rw, &err) < 0)
+    husk_error_release (&err);
+  if (husk_store_image_find (s, id, &img, &err) <= 0)
+    {
+      husk_error_release (&err);
+      img = NULL;
+    }
+  husk_json_set_int (o, "SizeRw", (int64_t)rw);
+  husk_json_set_int (o, "SizeRootFs", (int64_t)(rw + (img ? img->size : 0)));
+}
+
+/* Podman's container inspect object.  Needs the shared store lock.  */
 static int
-inspect_images (struct cli_ctx *ctx, struct cli_args *a, bool images_only, husk_error_t *err)
+container_inspect_json (husk_store_t *s, const struct husk_container_record *r, bool size, husk_json_t **out,
+                        husk_error_t *err)
+{
+  cleanup_json husk_json_t *config = NULL;
+  struct husk_container_state st;
+  cleanup_free char *dir = husk_store_container_dir (s, r->id);
+  cleanup_free char *rundir = NULL;
+  cleanup_free char *created = husk_format_rfc3339 (r->created);
+  cleanup_free char *log_path = NULL;
+  cleanup_free char *hosts = NULL, *hostname = NULL, *resolv = NULL;
+  const char *lp;
+  husk_json_t *o;
+
+  if (cli_container_config (s, r->id, &config, err) < 0)
+    return -1;
+  if (husk_store_container_state (s, r->id, &st, err) < 0)
+    return -1;
+  if (husk_store_container_rundir (s, r->id, false, &rundir, err) < 0)
+    {
+      husk_error_release (err);
+      rundir = NULL;
+    }
+  lp = husk_json_string (husk_json_get_path (config, "HostConfig", "LogConfig", "Path", NULL));
+  log_path = lp ? xstrdup (lp) : xasprintf ("%s/ctr.log", dir);
+  hosts = rundir_file (rundir, "hosts");
+  hostname = rundir_file (rundir, "hostname");
+  resolv = rundir_file (rundir, "resolv.conf");
+
+  o = husk_json_new_object ();
+  husk_json_set_string (o, "Id", r->id);
+  husk_json_set_string (o, "Created", created);
+  husk_json_set_string (o, "Path", husk_json_get_string (config, "Path") ?: "");
+  husk_json_set (o, "Args", clone_or (husk_json_get (config, "Args"), husk_json_new_array ()));
+  husk_json_set (o, "State", container_state_json (&st));
+  husk_json_set_string (o, "Image", r->image_id);
+  husk_json_set_string (o, "ImageName", r->image_name);
+  husk_json_set_string (o, "Rootfs", "");
+  husk_json_set_string (o, "Pod", "");
+  husk_json_set_string (o, "ResolvConfPath", resolv);
+  husk_json_set_string (o, "HostnamePath", hostname);
+  husk_json_set_string (o, "HostsPath", hosts);
+  husk_json_set_string (o, "StaticDir", dir);
+  husk_json_set_string (o, "LogPath", log_path);
+  husk_json_set_string (o, "OCIRuntime", "husk");
+  husk_json_set_string (o, "Name", r->name);
+  husk_json_set_int (o, "RestartCount", st.restart_count);
+  husk_json_set_string (o, "Driver", husk_store_driver (s));
+  husk_json_set_string (o, "MountLabel", "");
+  husk_json_set_string (o, "ProcessLabel", "");
+  husk_json_set_string (o, "AppArmorProfile", "");
+  husk_json_set (o, "ExecIDs", husk_json_new_array ());
+  husk_json_set (o, "GraphDriver", graph_driver_json (s, config, dir));
+  husk_json_set (o, "Mounts", container_mounts_json (husk_json_get (config, "HostConfig")));
+  husk_json_set (o, "Dependencies", husk_json_new_array ());
+  husk_json_set_string (o, "Namespace", "");
+  husk_json_set_bool (o, "IsInfra", false);
+  husk_json_set (o, "Config", container_config_json (config));
+  husk_json_set (o, "HostConfig", container_host_config_json (config, log_path));
+  if (size)
+    container_sizes (s, r->image_id, dir, o);
+  husk_container_state_clear (&st);
+  *out = o;
+  return 0;
+}
+
+/* ---- inspect: images, containers, both ---- */
+
+enum inspect_kind
+{
+  INSPECT_IMAGE,
+  INSPECT_CONTAINER,
+  INSPECT_ALL,
+};
+
+/* One name: 1 and *item when found, 0 when it is not an object of the
+   kind, negative on a real error (ambiguous prefix, unreadable record).
+   With INSPECT_ALL a container wins over an image of the same name, as in
+   Podman.  */
+static int
+inspect_one (husk_store_t *s, const char *name, enum inspect_kind kind, bool size, husk_json_t **item,
+             husk_error_t *err)
+{
+  int ret;
+
+  if (kind != INSPECT_IMAGE)
+    {
+      struct husk_container_record *c = NULL;
+      ret = husk_store_container_find (s, name, &c, err);
+      if (ret < 0)
+        return ret;
+      if (ret > 0)
+        return container_inspect_json (s, c, size, item, err) < 0 ? -1 : 1;
+    }
+  if (kind != INSPECT_CONTAINER)
+    {
+      struct husk_image_record *r = NULL;
+      ret = cli_image_lookup (s, name, &r, err);
+      if (ret < 0)
+        {
+          /* The image error says why (not known, malformed name); with
+             --type all the caller reports "no such object".  */
+          if (kind == INSPECT_ALL)
+            {
+              husk_error_release (err);
+              return 0;
+            }
+          return ret;
+        }
+      return cli_image_inspect_json (s, r, item, err) < 0 ? -1 : 1;
+    }
+  return 0;
+}
+
+static void
+report_missing (const char *name, enum inspect_kind kind, husk_error_t *err, int *missing)
+{
+  if ((*missing)++)
+    fputs ("\n", stderr);
+  if (*err)
+    fprintf (stderr, "Error: %s", (*err)->msg);
+  else if (kind == INSPECT_CONTAINER)
+    fprintf (stderr, "Error: no such container %s", name);
+  else
+    fprintf (stderr, "Error: no such object: \"%s\"", name);
+  husk_error_release (err);
+}
+
+static int
+inspect_objects (struct cli_ctx *ctx, struct cli_args *a, enum inspect_kind kind, husk_error_t *err)
 {
   cleanup_json husk_json_t *items = husk_json_new_array ();
+  bool size = kind != INSPECT_IMAGE && cli_bool (a, "size");
   husk_store_t *s;
   int i, ret, missing = 0;
 
@@ -126,22 +491,13 @@ inspect_images (struct cli_ctx *ctx, struct cli_args *a, bool images_only, husk_
     return ret;
   for (i = 0; i < a->argc; i++)
     {
-      struct husk_image_record *r;
-      husk_json_t *item;
+      husk_json_t *item = NULL;
 
-      ret = cli_image_lookup (s, a->argv[i], &r, err);
-      if (ret >= 0)
-        ret = cli_image_inspect_json (s, r, &item, err);
-      if (ret < 0)
+      ret = inspect_one (s, a->argv[i], kind, size, &item, err);
+      if (ret <= 0)
         {
           /* Print what was found, report every name that was not.  */
-          if (missing++)
-            fputs ("\n", stderr);
-          if (images_only)
-            fprintf (stderr, "Error: %s", (*err)->msg);
-          else
-            fprintf (stderr, "Error: no such object: \"%s\"", a->argv[i]);
-          husk_error_release (err);
+          report_missing (a->argv[i], kind, err, &missing);
           continue;
         }
       husk_json_array_append (items, item);
@@ -166,17 +522,25 @@ cmd_inspect (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
 {
   const char *type = cli_string (a, "type");
 
-  if (strcmp (type, "image") != 0 && strcmp (type, "all") != 0 && strcmp (type, "container") != 0)
-    return husk_make_error (err, 0, "invalid --type \"%s\": must be image, container or all", type);
+  if (strcmp (type, "image") == 0)
+    return inspect_objects (ctx, a, INSPECT_IMAGE, err);
   if (strcmp (type, "container") == 0)
-    return husk_make_error (err, 0, "no such container: \"%s\"", a->argv[0]);
-  return inspect_images (ctx, a, strcmp (type, "image") == 0, err);
+    return inspect_objects (ctx, a, INSPECT_CONTAINER, err);
+  if (strcmp (type, "all") == 0)
+    return inspect_objects (ctx, a, INSPECT_ALL, err);
+  return husk_make_error (err, 0, "invalid --type \"%s\": must be image, container or all", type);
 }
 
 int
 cmd_image_inspect (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
 {
-  return inspect_images (ctx, a, true, err);
+  return inspect_objects (ctx, a, INSPECT_IMAGE, err);
+}
+
+int
+cmd_container_inspect (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
+{
+  return inspect_objects (ctx, a, INSPECT_CONTAINER, err);
 }
 
 static const char *
