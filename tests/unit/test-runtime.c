@@ -39,6 +39,7 @@
 
 #include "husk/cgroup.h"
 #include "husk/fs.h"
+#include "husk/layer.h"
 #include "husk/runtime.h"
 #include "husk/security.h"
 #include "husk/userns.h"
@@ -728,6 +729,116 @@ test_init (void **state)
   ctr_free (&c);
 }
 
+/* The fixture image's three layer blobs (bottom first), copied to
+   DIR/blob1..3 by root so a rootless child can read them.  */
+static int
+copy_fixture_layers (const char *dir)
+{
+  cleanup_free char *env = xasprintf ("%s/../fixtures/out/image.env", TEST_SRCDIR);
+  cleanup_free char *text = NULL;
+  husk_error_t err = NULL;
+  char *list, *save = NULL, *tok;
+  unsigned n = 0;
+
+  if (husk_read_file_at (AT_FDCWD, env, 0, &text, NULL, &err) < 0)
+    {
+      husk_error_release (&err);
+      return -1;
+    }
+  list = strstr (text, "FIXTURE_LAYER_DIGESTS=\"");
+  if (list == NULL)
+    return -1;
+  list += strlen ("FIXTURE_LAYER_DIGESTS=\"");
+  list[strcspn (list, "\"")] = '\0';
+  for (tok = strtok_r (list, " ", &save); tok != NULL; tok = strtok_r (NULL, " ", &save))
+    {
+      cleanup_free char *cmd = NULL;
+      if (!husk_has_prefix (tok, "sha256:"))
+        return -1;
+      cmd = xasprintf ("cp %s/../fixtures/out/oci/blobs/sha256/%s %s/blob%u", TEST_SRCDIR,
+                       tok + strlen ("sha256:"), dir, ++n);
+      if (run_shell (cmd) != 0)
+        return -1;
+    }
+  return n == 3 ? 0 : -1;
+}
+
+/* Apply BLOBS/blob1..3 into DIR/layer1..3 as the layer store does (USERXATTR
+   as a rootless store), and run a container on them: layer 3 whites out
+   /etc/removeme and makes /var/cache/old opaque; layer 2 has a file
+   owned by 1000.  Returns the number of failures (messages on stderr).  */
+static int
+check_store_layers (const char *blobs, const char *dir, bool userxattr, bool chown_ok)
+{
+  struct husk_layer_apply_opts opts = { .userxattr = userxattr, .no_chown = !chown_ok };
+  char *lowers[4] = { NULL, NULL, NULL, NULL };
+  const char *owner = chown_ok ? "1000\n" : "0\n";
+  cleanup_free char *expected = NULL;
+  husk_error_t err = NULL;
+  unsigned i;
+  int failures = 0;
+  struct ctr c;
+
+  for (i = 0; i < 3; i++)
+    {
+      cleanup_free char *blob = xasprintf ("%s/blob%u", blobs, i + 1);
+      struct husk_layer_apply_result res;
+      cleanup_close int fd = open (blob, O_RDONLY | O_CLOEXEC);
+      cleanup_close int dfd = -1;
+
+      memset (&res, 0, sizeof (res));
+      lowers[i] = xasprintf ("%s/layer%u", dir, i + 1);
+      if (fd < 0 || mkdir (lowers[i], 0755) < 0
+          || (dfd = open (lowers[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        {
+          fprintf (stderr, "layer %u: %s\n", i + 1, strerror (errno));
+          failures++;
+          goto out;
+        }
+      if (husk_layer_apply (husk_read_fd, &fd, dfd, &opts, &res, &err) < 0)
+        {
+          fprintf (stderr, "apply layer %u: %s\n", i + 1, err->msg);
+          husk_error_release (&err);
+          failures++;
+          goto out;
+        }
+      husk_layer_apply_result_clear (&res);
+    }
+
+  expected = xasprintf ("gone\nfresh\n%s", owner);
+  ctr_init (&c, ARGV ("sh", "-c",
+                      "test -e /etc/removeme || echo gone; ls /var/cache/old; stat -c %u /home/user/owned"));
+  c.spec.rootfs.lower_dirs = lowers;
+  {
+    cleanup_free char *out = NULL;
+    int ret = ctr_run (&c, &out, &err);
+    if (ret != 0 || strcmp (out, expected) != 0)
+      {
+        fprintf (stderr, "store layers: exit %d, %s\n", ret, ret < 0 ? err->msg : out);
+        husk_error_release (&err);
+        failures++;
+      }
+  }
+  ctr_free (&c);
+out:
+  for (i = 0; i < 3; i++)
+    free (lowers[i]);
+  return failures;
+}
+
+static void
+test_store_layers (void **state)
+{
+  cleanup_free char *dir = NULL;
+
+  NEED_ROOT ();
+  dir = xasprintf ("%s/store-layers", tmpdir);
+  assert_int_equal (mkdir (dir, 0755), 0);
+  if (copy_fixture_layers (dir) < 0)
+    skip ();
+  assert_int_equal (check_store_layers (dir, dir, false, true), 0);
+}
+
 static void
 test_vfs_rootfs (void **state)
 {
@@ -1262,6 +1373,13 @@ rootless_checks (bool single)
   ctr_expect (&c, 0, "husk-test\n");
   ctr_free (&c);
 
+  /* Layers applied as the rootless store applies them (user.overlay.*
+     xattrs, chown only with ranges) merge right under "userxattr".  */
+  {
+    cleanup_free char *blobs = xasprintf ("%s/..", tmpdir);
+    child_failures += check_store_layers (blobs, tmpdir, true, !single);
+  }
+
   /* The monitor's death kills the container here too.  */
   ctr_init (&c, ARGV ("sleep", "60"));
   if (!single)
@@ -1373,6 +1491,11 @@ run_rootless (const char *mode)
   cmd = xasprintf ("cp -a %s %s/rootfs && cp %s %s && chown -R %lu:%lu %s", rootfs, dir, self, exe,
                    (unsigned long)pw->pw_uid, (unsigned long)pw->pw_gid, dir);
   assert_int_equal (run_shell (cmd), 0);
+  if (copy_fixture_layers (dir) < 0)
+    fail_msg ("the fixture image's layers are missing (tests/fixtures/mkimage.sh)");
+  free (cmd);
+  cmd = xasprintf ("chown -R %lu:%lu %s", (unsigned long)pw->pw_uid, (unsigned long)pw->pw_gid, dir);
+  assert_int_equal (run_shell (cmd), 0);
 
   pid = fork ();
   assert_true (pid >= 0);
@@ -1475,6 +1598,7 @@ main (int argc, char **argv)
     cmocka_unit_test (test_etc_files_and_sysctl),
     cmocka_unit_test (test_init),
     cmocka_unit_test (test_vfs_rootfs),
+    cmocka_unit_test (test_store_layers),
     cmocka_unit_test (test_200_layers),
     cmocka_unit_test (test_terminal),
     cmocka_unit_test (test_namespace_modes),
