@@ -472,6 +472,15 @@ get_state (const char *id, struct husk_container_state *st)
     fail_msg ("state: %s", err->msg);
 }
 
+static int
+log_entry_cb (const struct husk_log_entry *e, void *ctx)
+{
+  struct husk_buf *b = ctx;
+
+  husk_buf_printf (b, "%d%c%.*s|", e->stream, e->partial ? 'P' : 'F', (int)e->len, e->data);
+  return 0;
+}
+
 static void
 test_run_output_exit (void **state)
 {
@@ -519,6 +528,59 @@ test_run_output_exit (void **state)
         fail_msg ("unexpected log line: %s", line);
     }
   assert_true (saw_out && saw_err);
+
+  /* What logs.c reads back.  */
+  {
+    struct husk_log_query q;
+    struct husk_buf b = { 0 };
+
+    memset (&q, 0, sizeof (q));
+    q.driver = HUSK_LOG_K8S_FILE;
+    q.path = c.log_path;
+    q.tail = -1;
+    assert_int_equal (husk_log_read (&q, log_entry_cb, &b, &err), 0);
+    assert_non_null (b.data);
+    assert_non_null (strstr (b.data, "1Fout|"));
+    assert_non_null (strstr (b.data, "2Ferr|"));
+    husk_buf_free (&b);
+  }
+  collected_free (&col);
+  tctr_free (&c);
+}
+
+static void
+test_json_file (void **state)
+{
+  struct husk_log_query q;
+  struct husk_buf b = { 0 };
+  struct tctr c;
+  struct collected col;
+  husk_error_t err = NULL;
+  cleanup_free char *log = NULL;
+  pid_t pid = 0;
+
+  NEED_ROOT ();
+  tctr_init (&c, ARGV ("sh", "-c", "echo 'a \"quoted\" line'; echo -n part"));
+  c.cfg.log_driver = HUSK_LOG_JSON_FILE;
+  tctr_client (&c);
+  if (tctr_start (&c, &pid, &err) < 0)
+    fail_msg ("monitor start: %s", err->msg);
+  collect (c.sv[0], &col);
+  assert_true (col.got_exit);
+  assert_string_equal (col.out.data, "a \"quoted\" line\npart");
+
+  log = read_file (c.log_path);
+  assert_non_null (log);
+  assert_non_null (strstr (log, "{\"log\":\"a \\\"quoted\\\" line\\n\",\"stream\":\"stdout\",\"time\":\""));
+  assert_non_null (strstr (log, "{\"log\":\"part\",\"stream\":\"stdout\",\"time\":\""));
+
+  memset (&q, 0, sizeof (q));
+  q.driver = HUSK_LOG_JSON_FILE;
+  q.path = c.log_path;
+  q.tail = -1;
+  assert_int_equal (husk_log_read (&q, log_entry_cb, &b, &err), 0);
+  assert_string_equal (b.data, "1Fa \"quoted\" line|1Ppart|");
+  husk_buf_free (&b);
   collected_free (&col);
   tctr_free (&c);
 }
@@ -751,31 +813,6 @@ vm_rss_kib (pid_t pid)
   return p != NULL ? strtol (p + 6, NULL, 10) : -1;
 }
 
-/* Connect to <rundir>/attach the way a client does (the path may be too
-   long for sun_path).  */
-static int
-attach_connect (const char *id)
-{
-  struct sockaddr_un addr;
-  husk_error_t err = NULL;
-  cleanup_free char *rundir = NULL;
-  cleanup_free char *path = NULL;
-  int dirfd, fd;
-
-  assert_int_equal (husk_store_container_rundir (store, id, false, &rundir, &err), 0);
-  dirfd = open (rundir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-  assert_true (dirfd >= 0);
-  path = xasprintf ("/proc/self/fd/%d/attach", dirfd);
-  memset (&addr, 0, sizeof (addr));
-  addr.sun_family = AF_UNIX;
-  memcpy (addr.sun_path, path, strlen (path) + 1);
-  fd = socket (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-  assert_true (fd >= 0);
-  assert_int_equal (connect (fd, (struct sockaddr *)&addr, sizeof (addr)), 0);
-  close (dirfd);
-  return fd;
-}
-
 static void
 test_stop_attach_rss (void **state)
 {
@@ -808,7 +845,7 @@ test_stop_attach_rss (void **state)
   husk_container_state_clear (&st);
 
   /* A second client over the attach socket asks for the stop; both get EXIT.  */
-  fd = attach_connect (c.id);
+  assert_int_equal (husk_attach_connect (store, c.id, &fd, &err), 0);
   send_msg (fd, HUSK_ATTACH_STOP, stop, sizeof (stop));
   collect (c.sv[0], &col);
   collect (fd, &col2);
@@ -840,6 +877,7 @@ main (void)
     cmocka_unit_test (test_log_json),
     cmocka_unit_test (test_log_rotation),
     cmocka_unit_test (test_run_output_exit),
+    cmocka_unit_test (test_json_file),
     cmocka_unit_test (test_auto_remove),
     cmocka_unit_test (test_not_found),
     cmocka_unit_test (test_stdin),
