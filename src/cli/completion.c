@@ -1,11 +1,12 @@
 /* husk: shell completion scripts generated from the command table, and
    the hidden "__complete KIND" helper the scripts call for dynamic values
-   (image names and ids).  */
+   (image and container names and ids, capability names).  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "husk/security.h"
 #include "husk/util.h"
 
 extern const struct cli_cmd cli_root;
@@ -98,6 +99,11 @@ static const char bash_body[]
       "    format) COMPREPLY=($(compgen -W 'json table' -- \"$cur\")) ;;\n"
       "    images|containers|commands) COMPREPLY=($(compgen -W \"$(husk __complete \"$1\" 2>/dev/null)\" -- "
       "\"$cur\")) ;;\n"
+      /* --cap-add takes names with or without CAP_: offer the short ones,
+         and the long ones once the user typed the prefix.  */
+      "    capabilities) local caps; caps=$(husk __complete capabilities 2>/dev/null)\n"
+      "      [[ \"$cur\" == CAP_* ]] && caps=$(printf 'CAP_%s ' $caps)\n"
+      "      COMPREPLY=($(compgen -W \"$caps\" -- \"$cur\")) ;;\n"
       "    *) COMPREPLY=($(compgen -W \"$1\" -- \"$cur\")) ;;\n"
       "  esac\n"
       "}\n"
@@ -148,6 +154,14 @@ print_bash (void)
   husk_buf_free (&flags);
 }
 
+/* Completion kinds whose values husk itself lists (__complete KIND).  */
+static bool
+is_dynamic (const char *kind)
+{
+  return strcmp (kind, "images") == 0 || strcmp (kind, "containers") == 0
+         || strcmp (kind, "capabilities") == 0;
+}
+
 static void
 fish_escape (const char *s)
 {
@@ -179,15 +193,17 @@ fish_cmd (const struct cli_cmd *c, const char *path, void *ctx)
         printf (" -s %c", o->short_name);
       if (o->type != CLI_OPT_BOOL)
         printf (" -r");
-      if (o->complete && strcmp (o->complete, "files") != 0 && strcmp (o->complete, "dirs") != 0)
+      if (o->complete && is_dynamic (o->complete))
+        printf (" -f -a '(husk __complete %s 2>/dev/null)'", o->complete);
+      else if (o->complete && strcmp (o->complete, "files") != 0 && strcmp (o->complete, "dirs") != 0)
         printf (" -f -a '%s'", strcmp (o->complete, "format") == 0 ? "json table" : o->complete);
       printf (" -d '");
       fish_escape (o->help);
       printf ("'\n");
     }
-  if (c->args_complete && strcmp (c->args_complete, "images") == 0)
-    printf ("complete -c husk -f -n '__husk_path_is \"%s\"' -a '(husk __complete images 2>/dev/null)'\n",
-            path);
+  if (c->args_complete && is_dynamic (c->args_complete))
+    printf ("complete -c husk -f -n '__husk_path_is \"%s\"' -a '(husk __complete %s 2>/dev/null)'\n", path,
+            c->args_complete);
 }
 
 static void
@@ -248,6 +264,26 @@ cmd_completion (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
   return 0;
 }
 
+/* Names and short ids, from the index alone: Tab must not wait for the
+   state of every container.  */
+static int
+complete_containers (struct cli_ctx *ctx, husk_error_t *err)
+{
+  struct husk_container_record *const *containers;
+  husk_store_t *s;
+  size_t i, n;
+  int ret;
+
+  ret = cli_store_lock (ctx, false, &s, err);
+  if (ret < 0)
+    return ret;
+  ret = husk_store_containers (s, &containers, &n, err);
+  for (i = 0; ret >= 0 && i < n; i++)
+    printf ("%s\n%.12s\n", containers[i]->name, containers[i]->id);
+  husk_store_unlock (s);
+  return ret < 0 ? ret : 0;
+}
+
 int
 cmd_complete_values (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
 {
@@ -265,6 +301,16 @@ cmd_complete_values (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
           printf ("%s\n", cli_root.subs[i].name);
       return 0;
     }
+  if (strcmp (kind, "capabilities") == 0)
+    {
+      const char *name;
+      for (i = 0; (name = husk_cap_name ((int)i)) != NULL; i++)
+        printf ("%s\n", name + strlen ("CAP_"));
+      printf ("ALL\n");
+      return 0;
+    }
+  if (strcmp (kind, "containers") == 0)
+    return complete_containers (ctx, err);
   if (strcmp (kind, "images") == 0)
     {
       struct husk_image_record *const *images;
