@@ -828,3 +828,128 @@ assert_registry_error() {
     fail "stderr '${stderr}' does not contain '$substring'"
   fi
 }
+
+# -- container helpers (200-240: run, create, start) -----------------------
+
+# ctr_setup_file: load the fixture image into this file's store (call from
+# setup_file, after `load helpers`).  ctr_setup: export IMAGE, its name
+# (call from setup).
+ctr_setup_file() {
+  fixtures
+  husk load -q -i "$FIXTURE_DOCKER_ARCHIVE" >&2 ||
+    fail "husk load of the fixture failed"
+}
+
+ctr_setup() {
+  fixtures
+  IMAGE=$FIXTURE_NAME
+}
+
+# run_ctr [STATUS] [RUN_OPTIONS...] [-- COMMAND...]: run_husk STATUS run
+# --rm RUN_OPTIONS $IMAGE COMMAND.
+run_ctr() {
+  local expected=0
+  case ${1:-} in
+  '?' | [0-9] | [0-9][0-9] | [0-9][0-9][0-9])
+    expected=$1
+    shift
+    ;;
+  esac
+  local opts=()
+  while [[ $# -gt 0 && $1 != -- ]]; do
+    opts+=("$1")
+    shift
+  done
+  [[ ${1:-} == -- ]] && shift
+  run_husk "$expected" run --rm "${opts[@]}" "$IMAGE" "$@"
+}
+
+# ctr_json NAME JQ_FILTER: JQ_FILTER applied to the object `husk container
+# inspect NAME` prints (raw output).
+ctr_json() {
+  local out
+  out=$(husk container inspect "$1") || {
+    fail "husk container inspect $1 failed"
+    return 1
+  }
+  jq -r ".[0] | $2" <<<"$out"
+}
+
+# ctr_status NAME: .State.Status of the container (empty if inspect fails).
+ctr_status() {
+  husk container inspect "$1" 2>/dev/null | jq -r '.[0].State.Status' 2>/dev/null
+}
+
+# ctr_wait_status NAME STATUS [SECONDS]: wait (10 s) until the container's
+# State.Status is STATUS.
+ctr_wait_status() {
+  local name=$1 want=$2 secs=${3:-10} i got=
+  for ((i = 0; i < secs * 10; i++)); do
+    got=$(ctr_status "$name")
+    [[ $got == "$want" ]] && return 0
+    sleep 0.1
+  done
+  fail "container $name is '$got' after ${secs}s, expected '$want'"
+}
+
+# ctr_dirs: the container directories of the store and the runroot, one a
+# line (what --rm must leave nothing of).
+ctr_dirs() {
+  find "$HUSK_ROOT/containers" "$HUSK_RUNROOT/containers" -mindepth 1 \
+    -maxdepth 1 -type d 2>/dev/null | LC_ALL=C sort
+}
+
+# ctr_cgroup_file NAME CONTROLLER FILE: the host path of FILE in the
+# cgroup (v1 hierarchy CONTROLLER, or the unified one) of the running
+# container NAME, from /proc/<pid>/cgroup of its pid 1.
+ctr_cgroup_file() {
+  local pid rel
+  pid=$(ctr_json "$1" .State.Pid) || return 1
+  [[ $pid =~ ^[0-9]+$ && $pid -gt 0 ]] || {
+    fail "container $1 has no pid ($pid)"
+    return 1
+  }
+  if [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then
+    rel=$(awk -F: '$1 == "0" { print $3 }' "/proc/$pid/cgroup")
+    echo "/sys/fs/cgroup$rel/$3"
+  else
+    rel=$(awk -F: -v c="$2" '{ n = split($2, a, ","); for (i = 1; i <= n; i++) if (a[i] == c) print $3 }' \
+      "/proc/$pid/cgroup")
+    echo "/sys/fs/cgroup/$2$rel/$3"
+  fi
+}
+
+# husk_wrapper: a script that runs husk on the current store, for commands
+# run by another program (script, tmux).  Prints its path.
+husk_wrapper() {
+  local w=$BATS_TEST_TMPDIR/husk-wrapper
+  {
+    echo '#!/bin/sh'
+    printf 'exec %q --root %q --runroot %q' "$HUSK_BINARY" "$HUSK_ROOT" "$HUSK_RUNROOT"
+    [[ -n ${HUSK_TEST_STORAGE_DRIVER:-} ]] &&
+      printf ' --storage-driver %q' "$HUSK_TEST_STORAGE_DRIVER"
+    echo ' "$@"'
+  } >"$w"
+  chmod +x "$w"
+  echo "$w"
+}
+
+# ctr_cleanup: remove every container of the current store (teardown).  If
+# `husk rm` leaves any behind, kill what they recorded: the monitor (only
+# if it still is husk) and pid 1 (only if it is pid 1 of a pid namespace).
+ctr_cleanup() {
+  husk rm -a -f >/dev/null 2>&1 || true
+  local st pid
+  for st in "$HUSK_ROOT"/containers/*/state.json; do
+    [[ -f $st ]] || continue
+    pid=$(jq -r '.MonitorPid // 0' "$st" 2>/dev/null) || pid=0
+    if [[ $pid -gt 0 && /proc/$pid/exe -ef $HUSK_BINARY ]]; then
+      kill -9 "$pid" 2>/dev/null || true
+    fi
+    pid=$(jq -r '.Pid // 0' "$st" 2>/dev/null) || pid=0
+    if [[ $pid -gt 0 ]] && grep -Eq "^NSpid:[[:space:]]+$pid[[:space:]]+1\$" "/proc/$pid/status" 2>/dev/null; then
+      kill -9 "$pid" 2>/dev/null || true
+    fi
+  done
+  return 0
+}
