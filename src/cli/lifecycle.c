@@ -69,13 +69,25 @@ now_ms (void)
   return husk_now_ns () / 1000000;
 }
 
+/* An error that carries status (for the callers' tests) without the
+   strerror suffix husk_make_error would add, and an exit code (0: 125).  */
+static int
+error_status (husk_error_t *err, int status, int exit_code, char *msg)
+{
+  husk_make_error (err, 0, "%s", msg);
+  free (msg);
+  (*err)->status = status;
+  if (exit_code)
+    husk_error_set_exit_code (err, exit_code);
+  return -status;
+}
+
 /* The error for a container that went away while we worked on it.  */
 static int
 gone_error (const char *arg, husk_error_t *err)
 {
-  husk_make_error (err, ENOENT, "no container with name or ID \"%s\" found: no such container", arg);
-  husk_error_set_exit_code (err, EXIT_NO_SUCH_CONTAINER);
-  return -ENOENT;
+  return error_status (err, ENOENT, EXIT_NO_SUCH_CONTAINER,
+                       xasprintf ("no container with name or ID \"%s\" found: no such container", arg));
 }
 
 /* Argument -> full id, under the shared lock (released before returning).  */
@@ -126,7 +138,7 @@ parse_timeout (const char *v, int *out, husk_error_t *err)
   errno = 0;
   t = strtol (v, &end, 10);
   if (*v == '\0' || *end != '\0' || errno != 0 || t < -1 || t > 1000000000L)
-    return husk_make_error (err, EINVAL, "invalid --time \"%s\": a number of seconds (-1: no limit)", v);
+    return husk_make_error (err, 0, "invalid --time \"%s\": a number of seconds (-1: no limit)", v);
   *out = (int)t;
   return 0;
 }
@@ -235,15 +247,13 @@ wait_not_running (husk_store_t *s, const char *id, int timeout_ms, husk_error_t 
     }
 }
 
-/* Wait up to timeout_ms (-1: forever) for pid to exit; true if it did.  */
+/* Wait up to timeout_ms (-1: forever) for the process of pidfd to exit;
+   true if it did.  */
 static bool
-pid_wait_gone (pid_t pid, int timeout_ms)
+pidfd_wait (int pidfd, int timeout_ms)
 {
-  cleanup_close int pidfd = (int)syscall (SYS_pidfd_open, pid, 0);
   int64_t deadline = timeout_ms < 0 ? 0 : now_ms () + timeout_ms;
 
-  if (pidfd < 0)
-    return errno == ESRCH;
   for (;;)
     {
       struct pollfd p = { .fd = pidfd, .events = POLLIN };
@@ -264,6 +274,22 @@ pid_wait_gone (pid_t pid, int timeout_ms)
     }
 }
 
+static int
+pidfd_open (pid_t pid)
+{
+  return pid > 0 ? (int)syscall (SYS_pidfd_open, pid, 0) : -1;
+}
+
+static bool
+pid_wait_gone (pid_t pid, int timeout_ms)
+{
+  cleanup_close int pidfd = pidfd_open (pid);
+
+  if (pidfd < 0)
+    return errno == ESRCH;
+  return pidfd_wait (pidfd, timeout_ms);
+}
+
 /* No monitor to ask: signal the container's pid 1 ourselves, SIGKILL after
    the timeout.  */
 static void
@@ -280,42 +306,25 @@ kill_pid_and_wait (pid_t pid, int sig, int timeout)
   pid_wait_gone (pid, STOP_GRACE_MS);
 }
 
-/* Stop container id (sig, then SIGKILL after timeout s) and wait until it
-   no longer runs.  Nothing to do when it does not run.  */
+/* Talk to the monitor: STOP, then wait for EXIT or EOF (killing pid 1
+   ourselves if the monitor overstays the timeout).  1: no monitor to talk
+   to; 0: done.  */
 static int
-stop_container (husk_store_t *s, const char *id, int sig, int timeout, husk_error_t *err)
+stop_via_monitor (husk_store_t *s, const char *id, pid_t pid, int sig, int timeout, husk_error_t *err)
 {
-  struct husk_container_state st;
   cleanup_close int fd = -1;
   husk_error_t cerr = NULL;
   int32_t msg[2] = { sig, timeout };
   int64_t deadline;
   int code, ret;
-  pid_t pid;
-  bool active;
 
-  ret = husk_store_container_state (s, id, &st, err);
-  if (ret < 0)
-    return ret;
-  active = state_active (&st);
-  pid = st.pid;
-  if (!active && !monitor_alive (&st))
+  if (husk_attach_connect (s, id, &fd, &cerr) < 0)
     {
-      husk_container_state_clear (&st);
-      return 0;
-    }
-  husk_container_state_clear (&st);
-
-  if (husk_attach_connect (s, id, &fd, &cerr) < 0
-      || husk_attach_send (fd, HUSK_ATTACH_STOP, msg, sizeof (msg)) < 0)
-    {
-      /* The monitor is gone or going: nobody else will stop the process.  */
       husk_error_release (&cerr);
-      if (active)
-        kill_pid_and_wait (pid, sig, timeout);
-      ret = wait_not_running (s, id, STOP_GRACE_MS, err);
-      goto out;
+      return 1;
     }
+  if (husk_attach_send (fd, HUSK_ATTACH_STOP, msg, sizeof (msg)) < 0)
+    return 1;
   deadline = timeout < 0 ? 0 : now_ms () + (int64_t)timeout * 1000 + STOP_GRACE_MS;
   ret = attach_wait_exit (fd, deadline, &code);
   if (ret == -2)
@@ -326,13 +335,47 @@ stop_container (husk_store_t *s, const char *id, int sig, int timeout, husk_erro
       ret = attach_wait_exit (fd, now_ms () + STOP_GRACE_MS, &code);
     }
   if (ret == -2)
-    return husk_make_error (err, ETIMEDOUT, "container %.12s did not stop", id);
-  /* After EXIT the state is final; after a bare EOF give the monitor's
-     last write (or its death) a moment to show.  */
-  ret = wait_not_running (s, id, ret == 1 ? 0 : STOP_GRACE_MS, err);
-out:
+    return husk_make_error (err, 0, "container %.12s did not stop", id);
+  return 0;
+}
+
+/* Stop container id (sig, then SIGKILL after timeout s) and wait until it
+   no longer runs and its monitor is gone (so a restart policy cannot
+   bring it back and rm finds it settled).  Nothing to do when neither the
+   container nor its monitor runs.  */
+static int
+stop_container (husk_store_t *s, const char *id, int sig, int timeout, husk_error_t *err)
+{
+  struct husk_container_state st;
+  cleanup_close int monfd = -1;
+  int ret;
+  pid_t pid;
+  bool active, monitor;
+
+  ret = husk_store_container_state (s, id, &st, err);
+  if (ret < 0)
+    return ret;
+  active = state_active (&st);
+  monitor = monitor_alive (&st);
+  pid = st.pid;
+  /* Opened now, while the pid is known to be the monitor's.  */
+  if (monitor)
+    monfd = pidfd_open (st.monitor_pid);
+  husk_container_state_clear (&st);
+  if (!active && !monitor)
+    return 0;
+
+  ret = stop_via_monitor (s, id, pid, sig, timeout, err);
+  if (ret < 0)
+    return ret;
+  /* No monitor to ask (gone or going): nobody else will stop pid 1.  */
+  if (ret == 1 && active)
+    kill_pid_and_wait (pid, sig, timeout);
+  if (monfd >= 0)
+    pidfd_wait (monfd, STOP_GRACE_MS);
+  ret = wait_not_running (s, id, STOP_GRACE_MS, err);
   if (ret == 1)
-    return husk_make_error (err, ETIMEDOUT, "container %.12s did not stop", id);
+    return husk_make_error (err, 0, "container %.12s did not stop", id);
   return ret;
 }
 
@@ -390,7 +433,9 @@ stop_one (struct lifecycle *l, const char *arg, husk_error_t *err)
 static int
 parse_time_flag (const struct cli_args *a, struct lifecycle *l, husk_error_t *err)
 {
-  const char *t = cli_string (a, "time");
+  /* cli_string gives the table's default ("10") when -t is absent: only
+     a given -t overrides the container's own StopTimeout.  */
+  const char *t = cli_is_set (a, "time") ? cli_string (a, "time") : NULL;
 
   if (t == NULL)
     return 0;
@@ -434,10 +479,10 @@ cmd_stop (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
   bool all = cli_bool (a, "all");
 
   if (all && a->argc > 0)
-    return husk_make_error (err, EINVAL,
+    return husk_make_error (err, 0,
                             "when using the --all switch, you may not pass any container names or IDs");
   if (!all && a->argc == 0)
-    return husk_make_error (err, EINVAL, "you must provide at least one container name or ID");
+    return husk_make_error (err, 0, "you must provide at least one container name or ID");
   if (parse_time_flag (a, &l, err) < 0)
     return -1;
   if (cli_store (ctx, &l.s, err) < 0)
@@ -562,10 +607,11 @@ remove_container (husk_store_t *s, const char *arg, const char *id, husk_error_t
   ret = husk_store_container_state (s, id, &st, err);
   if (ret >= 0)
     {
-      bool busy = state_active (&st) || monitor_alive (&st);
+      bool busy = state_active (&st);
       husk_container_state_clear (&st);
       if (busy)
-        ret = husk_make_error (err, EBUSY, "cannot remove container %s: it was started again meanwhile", arg);
+        ret = error_status (err, EBUSY, 0,
+                            xasprintf ("cannot remove container %s: it was started again meanwhile", arg));
     }
   else if (ret == -ENOENT)
     {
@@ -612,10 +658,11 @@ rm_one (struct lifecycle *l, const char *arg, husk_error_t *err)
   monitor = monitor_alive (&st);
   husk_container_state_clear (&st);
   if (active && !l->force)
-    return husk_make_error (err, EBUSY,
-                            "cannot remove container %s as it is running - running or paused containers "
-                            "cannot be removed without force: container state improper",
-                            arg);
+    return error_status (
+        err, EBUSY, 0,
+        xasprintf ("cannot remove container %s as it is running - running or paused containers "
+                   "cannot be removed without force: container state improper",
+                   arg));
   if (active || monitor)
     {
       if (cli_container_config (l->s, id, &cfg, &e) == 0)
@@ -642,10 +689,10 @@ cmd_rm (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
   bool all = cli_bool (a, "all");
 
   if (all && a->argc > 0)
-    return husk_make_error (err, EINVAL,
+    return husk_make_error (err, 0,
                             "when using the --all switch, you may not pass any container names or IDs");
   if (!all && a->argc == 0)
-    return husk_make_error (err, EINVAL, "you must provide at least one container name or ID");
+    return husk_make_error (err, 0, "you must provide at least one container name or ID");
   l.force = cli_bool (a, "force");
   if (cli_store_writer (ctx, &l.s, err) < 0)
     return -1;
@@ -677,7 +724,7 @@ cmd_container_prune (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
     {
       struct husk_container_state st;
       husk_error_t one = NULL;
-      bool busy;
+      bool busy, monitor;
 
       if (husk_store_container_state (s, ids[i], &st, &one) < 0)
         {
@@ -685,11 +732,14 @@ cmd_container_prune (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
           husk_error_release (&one);
           continue;
         }
-      busy = state_active (&st) || monitor_alive (&st);
+      busy = state_active (&st);
+      monitor = monitor_alive (&st);
       husk_container_state_clear (&st);
       if (busy)
         continue;
-      if (remove_container (s, ids[i], ids[i], &one) < 0)
+      /* Exited, its monitor finishing or waiting to restart it: settle it.  */
+      if ((monitor && stop_container (s, ids[i], SIGKILL, 0, &one) < 0)
+          || remove_container (s, ids[i], ids[i], &one) < 0)
         {
           /* Started or removed by someone else meanwhile: not ours to report
              as a failure of prune unless it is a real error.  */

@@ -166,9 +166,8 @@ parse_time_flag (const char *flag, const char *v, int64_t now, int64_t *out, hus
       *out = now - d;
       return 0;
     }
-  return husk_make_error (err, EINVAL,
-                          "invalid --%s \"%s\": use an RFC 3339 time, a Unix time or a duration such as 10m",
-                          flag, v);
+  return husk_make_error (
+      err, 0, "invalid --%s \"%s\": use an RFC 3339 time, a Unix time or a duration such as 10m", flag, v);
 }
 
 static int
@@ -185,7 +184,7 @@ parse_tail (const char *v, long *out, husk_error_t *err)
   errno = 0;
   n = strtol (v, &end, 10);
   if (*v == '\0' || *end != '\0' || errno != 0 || n < -1)
-    return husk_make_error (err, EINVAL, "invalid --tail \"%s\": a number of lines or \"all\"", v);
+    return husk_make_error (err, 0, "invalid --tail \"%s\": a number of lines or \"all\"", v);
   *out = n;
   return 0;
 }
