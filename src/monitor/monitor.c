@@ -59,6 +59,7 @@
 #define BACKOFF_RESET_NS (10 * 1000000000LL)
 /* How long the exit path waits for a stalled foreground client.  */
 #define FLUSH_TIMEOUT_MS 10000
+#define TRIM_DELAY_MS    1000
 
 enum ev_kind
 {
@@ -70,6 +71,7 @@ enum ev_kind
   EV_PIDFD,
   EV_KILL_TIMER,
   EV_RESTART_TIMER,
+  EV_TRIM_TIMER,
   EV_CLIENT,
 };
 
@@ -100,7 +102,7 @@ struct monitor
   struct husk_run_spec spec;
   husk_store_t *store;
 
-  int epfd, sigfd, listenfd, kill_timer, restart_timer;
+  int epfd, sigfd, listenfd, kill_timer, restart_timer, trim_timer;
 
   struct monitor_log *log;
 
@@ -121,6 +123,7 @@ struct monitor
   int64_t started_at, finished_at;
   unsigned restart_count;
   unsigned backoff_ms;
+  unsigned trims;
 };
 
 /* Output read buffer and client receive buffer: one message at a time.  */
@@ -985,6 +988,99 @@ on_listen (struct monitor *m)
     client_add (m, fd, false, m->cfg->stdin_open);
 }
 
+/* Drop this process's page table entries for clean file pages (library
+   and husk text, read-only data nobody wrote): fork and the CLI's work
+   left hundreds of KiB of them mapped, counted in the monitor's RSS
+   although they are page cache shared with every process.  Only mappings
+   without anonymous pages are touched, so nothing is lost: a page used
+   again is faulted back in from the page cache.  */
+/* The start of a mapping's header line "start-end perms offset dev inode
+   path": true with the range and whether a path follows.  */
+static bool
+parse_vma_header (const char *line, uintptr_t *start, uintptr_t *end, bool *file)
+{
+  unsigned long a, b;
+  char *p;
+
+  a = strtoul (line, &p, 16);
+  if (p == line || *p != '-')
+    return false;
+  b = strtoul (p + 1, &p, 16);
+  if (*p != ' ')
+    return false;
+  *start = (uintptr_t)a;
+  *end = (uintptr_t)b;
+  *file = strchr (p, '/') != NULL;
+  return true;
+}
+
+static void
+drop_clean_file_pages (void)
+{
+  /* Collected first and dropped at the end, so the scan itself (libc
+     code) does not fault back what was just dropped.  */
+  static struct
+  {
+    uintptr_t start, end;
+  } ranges[512];
+  size_t n_ranges = 0, len = 0, i;
+  char buf[4096];
+  uintptr_t start = 0, end = 0;
+  bool file = false;
+  int fd = open ("/proc/self/smaps", O_RDONLY | O_CLOEXEC);
+
+  if (fd < 0)
+    return;
+  for (;;)
+    {
+      char *nl, *line = buf;
+      ssize_t n = read (fd, buf + len, sizeof (buf) - 1 - len);
+
+      if (n <= 0)
+        break;
+      len += (size_t)n;
+      buf[len] = '\0';
+      while ((nl = strchr (line, '\n')) != NULL)
+        {
+          bool is_file;
+
+          *nl = '\0';
+          /* Field lines start with a capital letter and a colon follows
+             the name: "Anonymous:" is not hex followed by '-'.  */
+          if (parse_vma_header (line, &start, &end, &is_file))
+            file = is_file;
+          else if (file && strncmp (line, "Anonymous:", 10) == 0)
+            {
+              if (strtoul (line + 10, NULL, 10) == 0 && n_ranges < sizeof (ranges) / sizeof (ranges[0]))
+                {
+                  ranges[n_ranges].start = start;
+                  ranges[n_ranges].end = end;
+                  n_ranges++;
+                }
+              file = false;
+            }
+          line = nl + 1;
+        }
+      len = (size_t)(buf + len - line);
+      memmove (buf, line, len);
+      if (len == sizeof (buf) - 1)
+        len = 0; /* a line longer than the buffer: skip it */
+    }
+  close (fd);
+  for (i = 0; i < n_ranges; i++)
+    madvise ((void *)ranges[i].start, ranges[i].end - ranges[i].start, MADV_DONTNEED);
+}
+
+/* Trim at 1 s, 10 s and 100 s after the start: paths that run for the
+   first time later (the first output, a client) fault in more.  */
+static void
+on_trim_timer (struct monitor *m)
+{
+  drop_clean_file_pages ();
+  if (++m->trims < 3)
+    arm_timer (m->trim_timer, (int64_t)TRIM_DELAY_MS * (m->trims == 1 ? 10 : 100));
+}
+
 __attribute__ ((noreturn)) static void
 event_loop (struct monitor *m)
 {
@@ -1033,6 +1129,10 @@ event_loop (struct monitor *m)
               break;
             case EV_RESTART_TIMER:
               on_restart_timer (m);
+              break;
+            case EV_TRIM_TIMER:
+              if (read (m->trim_timer, &ticks, sizeof (ticks)) > 0)
+                on_trim_timer (m);
               break;
             case EV_CLIENT:
               on_client (m, fd, evs[i].events);
@@ -1102,11 +1202,13 @@ setup_process (struct monitor *m, int *keep, size_t n_keep, husk_error_t *err)
   m->sigfd = signalfd (-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
   m->kill_timer = timerfd_create (CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
   m->restart_timer = timerfd_create (CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-  if (m->epfd < 0 || m->sigfd < 0 || m->kill_timer < 0 || m->restart_timer < 0)
+  m->trim_timer = timerfd_create (CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+  if (m->epfd < 0 || m->sigfd < 0 || m->kill_timer < 0 || m->restart_timer < 0 || m->trim_timer < 0)
     return husk_make_error (err, errno, "set up the monitor's event loop");
   ep_ctl (m, EPOLL_CTL_ADD, m->sigfd, EV_SIGNAL, EPOLLIN);
   ep_ctl (m, EPOLL_CTL_ADD, m->listenfd, EV_LISTEN, EPOLLIN);
   ep_ctl (m, EPOLL_CTL_ADD, m->kill_timer, EV_KILL_TIMER, EPOLLIN);
+  ep_ctl (m, EPOLL_CTL_ADD, m->trim_timer, EV_TRIM_TIMER, EPOLLIN);
   ep_ctl (m, EPOLL_CTL_ADD, m->restart_timer, EV_RESTART_TIMER, EPOLLIN);
 
   /* The CLI's store stays untouched (its fds are closed here, its memory
@@ -1166,62 +1268,6 @@ report (int fd, pid_t pid, husk_error_t *err)
   close (fd);
 }
 
-/* Drop this process's page table entries for clean file pages (library
-   and husk text, read-only data nobody wrote): fork and the CLI's work
-   left hundreds of KiB of them mapped, counted in the monitor's RSS
-   although they are page cache shared with every process.  Only mappings
-   without anonymous pages are touched, so nothing is lost: a page used
-   again is faulted back in from the page cache.  */
-static void
-drop_clean_file_pages (void)
-{
-  char buf[4096];
-  size_t len = 0;
-  uintptr_t start = 0, end = 0;
-  bool file = false;
-  int fd = open ("/proc/self/smaps", O_RDONLY | O_CLOEXEC);
-
-  if (fd < 0)
-    return;
-  for (;;)
-    {
-      char *nl, *line = buf;
-      ssize_t n = read (fd, buf + len, sizeof (buf) - 1 - len);
-
-      if (n <= 0)
-        break;
-      len += (size_t)n;
-      buf[len] = '\0';
-      while ((nl = strchr (line, '\n')) != NULL)
-        {
-          unsigned long a, b;
-          char *path;
-
-          *nl = '\0';
-          if (sscanf (line, "%lx-%lx ", &a, &b) == 2 && strchr (line, ':') != NULL
-              && strchr (line, ':') > strchr (line, ' '))
-            {
-              start = a;
-              end = b;
-              path = strchr (line, '/');
-              file = path != NULL;
-            }
-          else if (file && strncmp (line, "Anonymous:", 10) == 0)
-            {
-              if (strtoul (line + 10, NULL, 10) == 0)
-                madvise ((void *)start, end - start, MADV_DONTNEED);
-              file = false;
-            }
-          line = nl + 1;
-        }
-      len = (size_t)(buf + len - line);
-      memmove (buf, line, len);
-      if (len == sizeof (buf) - 1)
-        len = 0; /* a line longer than the buffer: skip it */
-    }
-  close (fd);
-}
-
 __attribute__ ((noreturn)) static void
 monitor_main (const struct husk_monitor_config *cfg, int listenfd, int result_fd)
 {
@@ -1234,7 +1280,7 @@ monitor_main (const struct husk_monitor_config *cfg, int listenfd, int result_fd
   m->cfg = cfg;
   m->spec = *cfg->spec;
   m->listenfd = listenfd;
-  m->epfd = m->sigfd = m->kill_timer = m->restart_timer = -1;
+  m->epfd = m->sigfd = m->kill_timer = m->restart_timer = m->trim_timer = -1;
   m->out_fd = m->err_fd = m->in_fd = -1;
   m->proc.pid = 0;
   m->proc.pidfd = m->proc.sync_fd = m->proc.pty_master = -1;
@@ -1259,7 +1305,10 @@ monitor_main (const struct husk_monitor_config *cfg, int listenfd, int result_fd
     goto fail;
 
   report (result_fd, m->proc.pid, NULL);
-  drop_clean_file_pages ();
+  /* Once the loop has run a little: lazy binding of the functions it
+     calls the first time faults in pieces of every library's symbol
+     tables, which the trim then drops for good.  */
+  arm_timer (m->trim_timer, TRIM_DELAY_MS);
   event_loop (m);
 
 fail:

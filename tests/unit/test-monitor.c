@@ -230,6 +230,9 @@ test_log_k8s (void **state)
   assert_int_equal (monitor_log_write (w, 1, "one\ntwo\nthr", 11, t), 0);
   assert_int_equal (monitor_log_write (w, 1, "ee\n", 3, t), 0);
   assert_int_equal (monitor_log_write (w, 2, "\n", 1, t), 0);
+  assert_int_equal (monitor_log_write (w, 1, "leap\n", 5, 951782400LL * 1000000000LL + 5), 0);
+  assert_int_equal (monitor_log_write (w, 1, "epoch\n", 6, 0), 0);
+  assert_int_equal (monitor_log_write (w, 1, "eoy\n", 4, 1704067199999999999LL), 0);
   monitor_log_close (w);
 
   assert_int_equal (stat (path, &st), 0);
@@ -247,6 +250,9 @@ test_log_k8s (void **state)
   assert_string_equal (line + 30, " stdout F ee");
   line = next_line (&p);
   assert_string_equal (line + 30, " stderr F ");
+  assert_string_equal (next_line (&p), "2000-02-29T00:00:00.000000005Z stdout F leap");
+  assert_string_equal (next_line (&p), "1970-01-01T00:00:00.000000000Z stdout F epoch");
+  assert_string_equal (next_line (&p), "2023-12-31T23:59:59.999999999Z stdout F eoy");
   assert_null (next_line (&p));
 }
 
@@ -839,7 +845,8 @@ test_stop_attach_rss (void **state)
   assert_true (st.monitor_pid > 0);
   assert_true (st.monitor_start > 0);
   assert_non_null (st.boot_id);
-  usleep (200000);
+  /* After the monitor's first trim of clean file pages (1 s).  */
+  usleep (1500000);
   rss = vm_rss_kib (st.monitor_pid);
   print_message ("monitor RSS of a running container: %ld KiB\n", rss);
   husk_container_state_clear (&st);
