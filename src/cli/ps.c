@@ -423,12 +423,97 @@ mount_destinations (husk_store_t *s, const char *id)
   return out;
 }
 
+/* The template fields of a row.  */
+enum ps_field
+{
+  F_ID,
+  F_IMAGE,
+  F_IMAGE_ID,
+  F_COMMAND,
+  F_CREATED_AT,
+  F_CREATED,
+  F_PORTS,
+  F_STATE,
+  F_STATUS,
+  F_SIZE,
+  F_NAMES,
+  F_LABELS,
+  F_MOUNTS,
+  F_NETWORKS,
+  F_EXIT_CODE,
+  F_EXITED,
+  F_STARTED_AT,
+  F_PID,
+  F_COUNT,
+};
+/* What the template must mention for the field to be built ("Created"
+   also covers CreatedHuman and RunningFor, "Exited" ExitedAt).  */
+static const char *const field_names[F_COUNT] = {
+  "ID",   "Image", "ImageID", "Command", "CreatedAt", "Created",  "Ports",  "State",     "Status",
+  "Size", "Names", "Labels",  "Mounts",  "Networks",  "ExitCode", "Exited", "StartedAt", "Pid",
+};
+
 struct ps_opts
 {
   bool no_trunc;
-  bool size;   /* measure the upper dirs */
-  bool mounts; /* read config.json for .Mounts */
+  bool size;      /* measure the upper dirs */
+  bool mounts;    /* read config.json for .Mounts */
+  unsigned shown; /* bit per enum ps_field */
 };
+
+static bool
+shown (const struct ps_opts *po, enum ps_field f)
+{
+  return po->shown & (1u << f);
+}
+
+/* A row holds only the fields the template can reach: building and
+   freeing unused ones is most of the cost of a 1000-row table.  A bare
+   "." (as in {{.}} or {{json .}}) may reach them all.  */
+static unsigned
+fields_shown (const char *tmpl)
+{
+  unsigned mask = 0;
+  size_t i;
+
+  if (tmpl == NULL)
+    return ~0u;
+  for (i = 0; i < F_COUNT; i++)
+    if (strcasestr (tmpl, field_names[i]))
+      mask |= 1u << i;
+  if (strcasestr (tmpl, "RunningFor"))
+    mask |= 1u << F_CREATED;
+  return mask;
+}
+
+static const char *
+template_in_effect (const char *format, bool quiet, const char *table_default)
+{
+  const char *p;
+
+  if (quiet)
+    return "{{.ID}}";
+  if (format == NULL || *format == '\0' || strcmp (format, "table") == 0)
+    return table_default;
+  for (p = strchr (format, '.'); p; p = strchr (p + 1, '.'))
+    if (!(p[1] == '_' || (p[1] >= 'A' && p[1] <= 'Z') || (p[1] >= 'a' && p[1] <= 'z')))
+      return NULL;
+  return format;
+}
+
+static void
+set_string_if (husk_json_t *o, const struct ps_opts *po, enum ps_field f, const char *field, const char *v)
+{
+  if (shown (po, f))
+    husk_json_set_string (o, field, v);
+}
+
+static void
+set_int_if (husk_json_t *o, const struct ps_opts *po, enum ps_field f, const char *field, int64_t v)
+{
+  if (shown (po, f))
+    husk_json_set_int (o, field, v);
+}
 
 /* A row for templates and the table: Docker's field names (strings as
    Docker's formatter shows them), plus Podman's extra ones.  */
@@ -437,36 +522,58 @@ ps_row (husk_store_t *s, const struct ps_item *it, const struct ps_opts *po)
 {
   const struct husk_container_record *r = it->r;
   husk_json_t *o = husk_json_new_object ();
-  cleanup_free char *cmd = command_string (r->command);
-  cleanup_free char *cmd_col = command_column (cmd, po->no_trunc);
-  cleanup_free char *ago = husk_human_ago (r->created / 1000000000LL);
-  cleanup_free char *at = created_at (r->created);
-  cleanup_free char *status = status_string (r, &it->st);
-  cleanup_free char *size = po->size ? size_string (it) : xstrdup ("");
 
-  cleanup_free char *id = po->no_trunc ? xstrdup (r->id) : xstrndup (r->id, 12);
-
-  husk_json_set_string (o, "ID", id);
-  husk_json_set_string (o, "Image", r->image_name);
-  husk_json_set_string (o, "ImageID", r->image_id);
-  husk_json_set_string (o, "Command", cmd_col);
-  husk_json_set_string (o, "CreatedAt", at);
-  husk_json_set_string (o, "Created", ago);
-  husk_json_set_string (o, "CreatedHuman", ago);
-  husk_json_set_string (o, "RunningFor", ago);
-  husk_json_set_string (o, "Ports", "");
-  husk_json_set_string (o, "State", husk_container_status_name (it->st.status));
-  husk_json_set_string (o, "Status", status);
-  husk_json_set_string (o, "Size", size);
-  husk_json_set_string (o, "Names", r->name);
-  husk_json_set (o, "Labels", r->labels ? husk_json_clone (r->labels) : husk_json_new_object ());
-  husk_json_set (o, "Mounts", po->mounts ? mount_destinations (s, r->id) : husk_json_new_array ());
-  husk_json_set_string (o, "Networks", "");
-  husk_json_set_int (o, "ExitCode", it->st.exit_code);
-  husk_json_set_bool (o, "Exited", it->st.status == HUSK_CONTAINER_EXITED);
-  husk_json_set_int (o, "ExitedAt", it->st.finished_at / 1000000000LL);
-  husk_json_set_int (o, "StartedAt", it->st.started_at / 1000000000LL);
-  husk_json_set_int (o, "Pid", it->st.pid);
+  if (shown (po, F_ID))
+    {
+      cleanup_free char *id = po->no_trunc ? xstrdup (r->id) : xstrndup (r->id, 12);
+      husk_json_set_string (o, "ID", id);
+    }
+  set_string_if (o, po, F_IMAGE, "Image", r->image_name);
+  set_string_if (o, po, F_IMAGE_ID, "ImageID", r->image_id);
+  if (shown (po, F_COMMAND))
+    {
+      cleanup_free char *cmd = command_string (r->command);
+      cleanup_free char *cmd_col = command_column (cmd, po->no_trunc);
+      husk_json_set_string (o, "Command", cmd_col);
+    }
+  if (shown (po, F_CREATED_AT))
+    {
+      cleanup_free char *at = created_at (r->created);
+      husk_json_set_string (o, "CreatedAt", at);
+    }
+  if (shown (po, F_CREATED))
+    {
+      cleanup_free char *ago = husk_human_ago (r->created / 1000000000LL);
+      husk_json_set_string (o, "Created", ago);
+      husk_json_set_string (o, "CreatedHuman", ago);
+      husk_json_set_string (o, "RunningFor", ago);
+    }
+  set_string_if (o, po, F_PORTS, "Ports", "");
+  set_string_if (o, po, F_STATE, "State", husk_container_status_name (it->st.status));
+  if (shown (po, F_STATUS))
+    {
+      cleanup_free char *status = status_string (r, &it->st);
+      husk_json_set_string (o, "Status", status);
+    }
+  if (shown (po, F_SIZE))
+    {
+      cleanup_free char *size = po->size ? size_string (it) : xstrdup ("");
+      husk_json_set_string (o, "Size", size);
+    }
+  set_string_if (o, po, F_NAMES, "Names", r->name);
+  if (shown (po, F_LABELS))
+    husk_json_set (o, "Labels", r->labels ? husk_json_clone (r->labels) : husk_json_new_object ());
+  if (shown (po, F_MOUNTS))
+    husk_json_set (o, "Mounts", po->mounts ? mount_destinations (s, r->id) : husk_json_new_array ());
+  set_string_if (o, po, F_NETWORKS, "Networks", "");
+  set_int_if (o, po, F_EXIT_CODE, "ExitCode", it->st.exit_code);
+  if (shown (po, F_EXITED))
+    {
+      husk_json_set_bool (o, "Exited", it->st.status == HUSK_CONTAINER_EXITED);
+      husk_json_set_int (o, "ExitedAt", it->st.finished_at / 1000000000LL);
+    }
+  set_int_if (o, po, F_STARTED_AT, "StartedAt", it->st.started_at / 1000000000LL);
+  set_int_if (o, po, F_PID, "Pid", it->st.pid);
   return o;
 }
 
@@ -646,9 +753,12 @@ print_items (husk_store_t *s, const struct cli_args *a, const struct ps_item *it
   struct husk_output_opts o;
   size_t i;
 
+  struct ps_opts rpo = *po;
+
   cli_output_opts (a, &o);
   if (cli_bool (a, "size"))
     listing.default_format = PS_DEFAULT_FORMAT "\t{{.Size}}";
+  rpo.shown = fields_shown (template_in_effect (o.format, o.quiet, listing.default_format));
   if (o.format && strcmp (o.format, "json") == 0 && !o.quiet)
     {
       for (i = 0; i < n; i++)
@@ -656,7 +766,7 @@ print_items (husk_store_t *s, const struct cli_args *a, const struct ps_item *it
       return husk_output_inspect (stdout, rows, NULL, err);
     }
   for (i = 0; i < n; i++)
-    husk_json_array_append (rows, ps_row (s, &items[i], po));
+    husk_json_array_append (rows, ps_row (s, &items[i], &rpo));
   return husk_output_list (stdout, rows, &listing, &o, err);
 }
 
