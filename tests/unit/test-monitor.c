@@ -82,7 +82,7 @@ group_setup (void **state)
   rootfs = xasprintf ("%s/rootfs", tmpdir);
   cmd = xasprintf (
       "set -e; cd %s; mkdir -p rootfs/bin rootfs/proc rootfs/sys rootfs/dev rootfs/etc rootfs/tmp; "
-      "cp /bin/busybox rootfs/bin/; for a in sh echo cat sleep true tty yes head tail; do "
+      "cp /bin/busybox rootfs/bin/; for a in sh echo cat sleep true tty yes head tail stty; do "
       "ln -s busybox rootfs/bin/$a; done",
       tmpdir);
   if (run_shell (cmd) != 0)
@@ -706,6 +706,48 @@ test_tty (void **state)
   tctr_free (&c);
 }
 
+/* -it: stdin goes to the pty, RESIZE changes its size.  */
+static void
+test_tty_stdin_resize (void **state)
+{
+  struct tctr c;
+  struct collected col;
+  husk_error_t err = NULL;
+  uint16_t dims[2] = { 40, 120 };
+  pid_t pid = 0;
+
+  NEED_ROOT ();
+  tctr_init (&c, ARGV ("sh", "-c", "stty size; read x; stty size; echo got $x"));
+  c.cfg.tty = true;
+  c.cfg.stdin_open = true;
+  c.cfg.client_stdin = true;
+  c.cfg.rows = 30;
+  c.cfg.cols = 100;
+  tctr_client (&c);
+  if (tctr_start (&c, &pid, &err) < 0)
+    fail_msg ("monitor start: %s", err->msg);
+  /* The initial size first, then the resize.  */
+  {
+    char buf[256];
+    ssize_t n = recv (c.sv[0], buf, sizeof (buf) - 1, 0);
+
+    assert_true (n > 1);
+    buf[n] = '\0';
+    assert_int_equal (buf[0], HUSK_ATTACH_STDOUT);
+    assert_string_equal (buf + 1, "30 100\r\n");
+  }
+  send_msg (c.sv[0], HUSK_ATTACH_RESIZE, dims, sizeof (dims));
+  usleep (100000);
+  send_msg (c.sv[0], HUSK_ATTACH_STDIN, "hello\n", 6);
+  collect (c.sv[0], &col);
+  assert_true (col.got_exit);
+  assert_int_equal (col.exit_code, 0);
+  assert_non_null (strstr (col.out.data, "40 120\r\n"));
+  assert_non_null (strstr (col.out.data, "got hello\r\n"));
+  collected_free (&col);
+  tctr_free (&c);
+}
+
 static void
 test_restart_on_failure (void **state)
 {
@@ -889,6 +931,7 @@ main (void)
     cmocka_unit_test (test_not_found),
     cmocka_unit_test (test_stdin),
     cmocka_unit_test (test_tty),
+    cmocka_unit_test (test_tty_stdin_resize),
     cmocka_unit_test (test_restart_on_failure),
     cmocka_unit_test (test_slow_client),
     cmocka_unit_test (test_cgroup_oom),
