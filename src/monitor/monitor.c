@@ -25,6 +25,10 @@
    full.  Stdin that the container does not read is buffered and the
    client that sent it paused until the pipe drains.
 
+   Every exit of pid 1 ends the attached clients with EXIT, also when a
+   restart follows (Docker's `run` returns then too); a client that
+   connects during the restart back-off gets EXIT at once.
+
    The attach socket file is not removed at exit: a later monitor of the
    same container may already have bound a new one, and a stale socket
    refuses connections (ECONNREFUSED: "the monitor is gone").  */
@@ -733,21 +737,32 @@ should_restart (struct monitor *m)
   return false;
 }
 
-/* The end: --rm, EXIT to every client (late connections included), exit.  */
-__attribute__ ((noreturn)) static void
-finish (struct monitor *m)
+/* EXIT to every client (late connections included), then close them
+   all: as with Docker, an attached client (the foreground `run` too) ends
+   with the container's exit even when a restart follows.  */
+static void
+exit_clients (struct monitor *m)
 {
   char msg[1 + sizeof (int32_t)];
   int32_t code = m->exit_code;
   int fd;
 
-  if (m->cfg->auto_remove)
-    remove_container (m);
   while ((fd = accept4 (m->listenfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0)
     client_add (m, fd, false, false);
   msg[0] = HUSK_ATTACH_EXIT;
   memcpy (msg + 1, &code, sizeof (code));
   broadcast (m, msg, sizeof (msg), true);
+  while (m->n_clients > 0)
+    client_drop (m, m->n_clients - 1);
+}
+
+/* The end: --rm, EXIT to the clients, exit.  */
+__attribute__ ((noreturn)) static void
+finish (struct monitor *m)
+{
+  if (m->cfg->auto_remove)
+    remove_container (m);
+  exit_clients (m);
   monitor_log_close (m->log);
   _exit (0);
 }
@@ -764,6 +779,7 @@ after_exit (struct monitor *m)
   state_update_quiet (m, STATE_EXITED);
   if (!should_restart (m))
     finish (m);
+  exit_clients (m);
 
   if (m->backoff_ms == 0 || m->finished_at - m->started_at > BACKOFF_RESET_NS)
     m->backoff_ms = BACKOFF_MIN_MS;
@@ -984,8 +1000,12 @@ on_listen (struct monitor *m)
 {
   int fd = accept4 (m->listenfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
-  if (fd >= 0)
-    client_add (m, fd, false, m->cfg->stdin_open);
+  if (fd < 0)
+    return;
+  client_add (m, fd, false, m->cfg->stdin_open);
+  /* Waiting to restart: the container has exited, and says so at once.  */
+  if (!m->running)
+    exit_clients (m);
 }
 
 /* Drop this process's page table entries for clean file pages (library
