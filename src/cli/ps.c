@@ -127,10 +127,10 @@ static int
 parse_ancestor (husk_store_t *s, const char *v, struct ps_filters *f, husk_error_t *err)
 {
   struct husk_image_record *img = NULL;
-  int ret = husk_store_image_find (s, v, &img, err);
-  if (ret < 0)
+  /* The user's own look-up rules (short names, "sha256:" ids).  */
+  if (cli_image_lookup (s, v, &img, err) < 0)
     husk_error_release (err);
-  else if (ret > 0)
+  else
     strv_append (&f->ancestor_ids, img->id);
   f->has_ancestor = true;
   strv_append (&f->ancestor_names, v);
