@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "src/cli/cli.h"
+#include "src/cli/container.h"
 #include "husk/util.h"
 
 #define FORMAT_OPT(what)                                                                                     \
@@ -238,6 +239,139 @@ static const struct cli_opt opts_search[] = {
     "load", NULL, "Load image(s) from a tar archive", "[OPTIONS]", opts_load, cmd_load, NULL, 0, 0, NULL     \
   }
 
+/* ---- containers ---- */
+
+const struct cli_opt cli_opts_ps[] = {
+  { "all", 'a', CLI_OPT_BOOL, NULL, "Show all the containers (default shows just running)", NULL, NULL },
+  { "filter", 'f', CLI_OPT_STRV, "FILTER",
+    "Filter output based on conditions (status=, name=, id=, label=, ancestor=, exited=)", NULL,
+    "status=created status=running status=exited name= id= label= ancestor= exited=" },
+  { "format", 0, CLI_OPT_STRING, "FORMAT", "Pretty-print containers using a Go template or json", NULL,
+    "format" },
+  { "last", 'n', CLI_OPT_STRING, "N", "Show the N most recently created containers (all states)", NULL,
+    NULL },
+  { "latest", 'l', CLI_OPT_BOOL, NULL, "Show the latest created container (all states)", NULL, NULL },
+  { "no-trunc", 0, CLI_OPT_BOOL, NULL, "Do not truncate output", NULL, NULL },
+  { "noheading", 0, CLI_OPT_BOOL, NULL, "Do not print column headings", NULL, NULL },
+  { "quiet", 'q', CLI_OPT_BOOL, NULL, "Display only container IDs", NULL, NULL },
+  { "size", 's', CLI_OPT_BOOL, NULL, "Display the total file sizes", NULL, NULL },
+  { NULL },
+};
+static const struct cli_opt opts_start[] = {
+  { "attach", 'a', CLI_OPT_BOOL, NULL, "Attach STDOUT/STDERR and forward signals", NULL, NULL },
+  { "detach-keys", 0, CLI_OPT_STRING, "KEYS", "Key sequence for detaching a container", "ctrl-p,ctrl-q",
+    NULL },
+  { "interactive", 'i', CLI_OPT_BOOL, NULL, "Attach the container's STDIN", NULL, NULL },
+  { "sig-proxy", 0, CLI_OPT_BOOL, NULL, "Proxy received signals to the container (with --attach)", "true",
+    NULL },
+  { NULL },
+};
+static const struct cli_opt opts_stop[] = {
+  { "all", 'a', CLI_OPT_BOOL, NULL, "Stop all running containers", NULL, NULL },
+  { "time", 't', CLI_OPT_STRING, "SECONDS", "Seconds to wait before killing the container", "10", NULL },
+  { NULL },
+};
+static const struct cli_opt opts_restart[] = {
+  { "time", 't', CLI_OPT_STRING, "SECONDS", "Seconds to wait before killing the container", "10", NULL },
+  { NULL },
+};
+static const struct cli_opt opts_kill[] = {
+  { "signal", 's', CLI_OPT_STRING, "SIGNAL", "Signal to send to the container", "SIGKILL", NULL },
+  { NULL },
+};
+static const struct cli_opt opts_rm[] = {
+  { "all", 'a', CLI_OPT_BOOL, NULL, "Remove all containers", NULL, NULL },
+  { "force", 'f', CLI_OPT_BOOL, NULL, "Force the removal of a running container (uses SIGKILL)", NULL, NULL },
+  { "volumes", 'v', CLI_OPT_BOOL, NULL, "Remove anonymous volumes associated with the container", NULL,
+    NULL },
+  { NULL },
+};
+static const struct cli_opt opts_logs[] = {
+  { "follow", 'f', CLI_OPT_BOOL, NULL, "Follow log output", NULL, NULL },
+  { "since", 0, CLI_OPT_STRING, "TIME", "Show logs since TIME (RFC 3339 timestamp or relative, e.g. 10m)",
+    NULL, NULL },
+  { "tail", 'n', CLI_OPT_STRING, "N", "Number of lines to show from the end of the logs", "all", NULL },
+  { "timestamps", 't', CLI_OPT_BOOL, NULL, "Show timestamps", NULL, NULL },
+  { "until", 0, CLI_OPT_STRING, "TIME", "Show logs before TIME (RFC 3339 timestamp or relative, e.g. 10m)",
+    NULL, NULL },
+  { NULL },
+};
+static const struct cli_opt opts_container_prune[] = {
+  { "force", 'f', CLI_OPT_BOOL, NULL, "Do not prompt for confirmation", NULL, NULL },
+  { NULL },
+};
+static const struct cli_opt opts_container_inspect[] = {
+  { "format", 'f', CLI_OPT_STRING, "FORMAT", "Format the output using a Go template", NULL, "format" },
+  { "size", 's', CLI_OPT_BOOL, NULL, "Display the total file size", NULL, NULL },
+  { NULL },
+};
+
+#define RUN_CMD                                                                                              \
+  {                                                                                                          \
+    "run", NULL, "Run a command in a new container", "[OPTIONS] IMAGE [COMMAND [ARG...]]", cli_opts_run,     \
+        cmd_run, NULL, 1, -1, "images", false, true                                                          \
+  }
+#define CREATE_CMD                                                                                           \
+  {                                                                                                          \
+    "create", NULL, "Create but do not start a container", "[OPTIONS] IMAGE [COMMAND [ARG...]]",             \
+        cli_opts_create, cmd_create, NULL, 1, -1, "images", false, true                                      \
+  }
+#define START_CMD                                                                                            \
+  {                                                                                                          \
+    "start", NULL, "Start one or more containers", "[OPTIONS] CONTAINER [CONTAINER...]", opts_start,         \
+        cmd_start, NULL, 1, -1, "containers"                                                                 \
+  }
+#define STOP_CMD                                                                                             \
+  {                                                                                                          \
+    "stop", NULL, "Stop one or more running containers", "[OPTIONS] CONTAINER [CONTAINER...]", opts_stop,    \
+        cmd_stop, NULL, 0, -1, "containers"                                                                  \
+  }
+#define RESTART_CMD                                                                                          \
+  {                                                                                                          \
+    "restart", NULL, "Restart one or more containers", "[OPTIONS] CONTAINER [CONTAINER...]", opts_restart,   \
+        cmd_restart, NULL, 1, -1, "containers"                                                               \
+  }
+#define KILL_CMD                                                                                             \
+  {                                                                                                          \
+    "kill", NULL, "Kill one or more running containers with a signal", "[OPTIONS] CONTAINER [CONTAINER...]", \
+        opts_kill, cmd_kill, NULL, 1, -1, "containers"                                                       \
+  }
+#define RM_CMD                                                                                               \
+  {                                                                                                          \
+    "rm", NULL, "Remove one or more containers", "[OPTIONS] CONTAINER [CONTAINER...]", opts_rm, cmd_rm,      \
+        NULL, 0, -1, "containers"                                                                            \
+  }
+#define WAIT_CMD                                                                                             \
+  {                                                                                                          \
+    "wait", NULL, "Block until one or more containers stop, then print their exit codes",                    \
+        "CONTAINER [CONTAINER...]", opts_none, cmd_wait, NULL, 1, -1, "containers"                           \
+  }
+#define LOGS_CMD                                                                                             \
+  {                                                                                                          \
+    "logs", NULL, "Fetch the logs of one or more containers", "[OPTIONS] CONTAINER [CONTAINER...]",          \
+        opts_logs, cmd_logs, NULL, 1, -1, "containers"                                                       \
+  }
+
+static const struct cli_cmd container_cmds[] = {
+  CREATE_CMD,
+  { "exists", NULL, "Check if a container exists in local storage", "CONTAINER", opts_none,
+    cmd_container_exists, NULL, 1, 1, "containers" },
+  { "inspect", NULL, "Display the configuration of a container", "[OPTIONS] CONTAINER [CONTAINER...]",
+    opts_container_inspect, cmd_container_inspect, NULL, 1, -1, "containers" },
+  KILL_CMD,
+  { "ls", "list ps", "List containers", "[OPTIONS]", cli_opts_ps, cmd_ps, NULL, 0, 0, NULL },
+  LOGS_CMD,
+  { "prune", NULL, "Remove all stopped containers", "[OPTIONS]", opts_container_prune, cmd_container_prune,
+    NULL, 0, 0, NULL },
+  RESTART_CMD,
+  RM_CMD,
+  RUN_CMD,
+  START_CMD,
+  STOP_CMD,
+  WAIT_CMD,
+  { NULL },
+};
+
 static const struct cli_cmd image_cmds[] = {
   { "exists", NULL, "Check if an image exists in local storage", "IMAGE", opts_exists, cmd_image_exists, NULL,
     1, 1, "images" },
@@ -269,6 +403,8 @@ static const struct cli_opt opts_completion[] = { { NULL } };
 const struct cli_cmd cli_commands[] = {
   { "completion", NULL, "Generate shell autocompletions", "bash|zsh|fish", opts_completion, cmd_completion,
     NULL, 1, 1, "bash zsh fish" },
+  { "container", NULL, "Manage containers", NULL, NULL, NULL, container_cmds, 0, 0, NULL },
+  CREATE_CMD,
   { "help", NULL, "Help about any command", "[COMMAND...]", opts_help, cmd_help, NULL, 0, -1, "commands" },
   HISTORY_CMD,
   { "image", NULL, "Manage images", NULL, NULL, NULL, image_cmds, 0, 0, NULL },
@@ -277,22 +413,31 @@ const struct cli_cmd cli_commands[] = {
   { "info", NULL, "Display husk system information", "[OPTIONS]", opts_info, cmd_info, NULL, 0, 0, NULL },
   { "inspect", NULL, "Display the configuration of an object", "[OPTIONS] NAME [NAME...]", cli_opts_inspect,
     cmd_inspect, NULL, 1, -1, "images" },
+  KILL_CMD,
   LOAD_CMD,
   { "login", NULL, "Log in to a registry", "[OPTIONS] REGISTRY", opts_login, cmd_login, NULL, 1, 1, NULL },
   { "logout", NULL, "Log out of a registry", "[OPTIONS] [REGISTRY]", opts_logout, cmd_logout, NULL, 0, 1,
     NULL },
+  LOGS_CMD,
+  { "ps", NULL, "List containers", "[OPTIONS]", cli_opts_ps, cmd_ps, NULL, 0, 0, NULL },
   PULL_CMD,
   PUSH_CMD,
+  RESTART_CMD,
+  RM_CMD,
   { "rmi", NULL, "Remove one or more images from local storage", "[OPTIONS] IMAGE [IMAGE...]", opts_rmi,
     cmd_rmi, NULL, 0, -1, "images" },
+  RUN_CMD,
   SAVE_CMD,
   { "search", NULL, "Search a registry for images", "[OPTIONS] TERM", opts_search, cmd_search, NULL, 1, 1,
     NULL },
+  START_CMD,
+  STOP_CMD,
   { "system", NULL, "Manage husk", NULL, NULL, NULL, system_cmds, 0, 0, NULL },
   TAG_CMD,
   UNTAG_CMD,
   { "version", NULL, "Display the husk version information", "[OPTIONS]", opts_version, cmd_version, NULL, 0,
     0, NULL },
+  WAIT_CMD,
   { "__complete", NULL, "List values for shell completion", "KIND", opts_none, cmd_complete_values, NULL, 1,
     1, NULL, true },
   { NULL },
@@ -441,7 +586,7 @@ dispatch (struct cli_ctx *ctx, const struct cli_cmd *group, const char *path, in
   const struct cli_cmd *cmd;
   cleanup_free char *sub_path = NULL;
   struct cli_args a;
-  int i, ret;
+  int ret;
 
   if (argc == 0 || strcmp (argv[0], "--help") == 0 || strcmp (argv[0], "-h") == 0)
     {
@@ -460,13 +605,16 @@ dispatch (struct cli_ctx *ctx, const struct cli_cmd *group, const char *path, in
   if (cmd->subs)
     return dispatch (ctx, cmd, sub_path, argc - 1, argv + 1, err);
 
-  for (i = 1; i < argc && strcmp (argv[i], "--") != 0; i++)
-    if (strcmp (argv[i], "--help") == 0 || strcmp (argv[i], "-h") == 0)
-      {
-        cli_print_help (cmd, sub_path, stdout);
-        return 0;
-      }
   ret = cli_parse_args (cmd, sub_path, argc - 1, argv + 1, &a, err);
+  if (a.help)
+    {
+      /* --help wins over any other mistake on the line.  */
+      if (ret < 0)
+        husk_error_release (err);
+      cli_print_help (cmd, sub_path, stdout);
+      cli_args_clear (&a);
+      return 0;
+    }
   if (ret == 0 && a.argc < cmd->min_args)
     ret = husk_make_error (err, 0, "\"husk %s\" requires at least %d argument%s\nSee 'husk %s --help'",
                            sub_path, cmd->min_args, cmd->min_args == 1 ? "" : "s", sub_path);

@@ -46,6 +46,9 @@ struct cli_cmd
   int max_args;              /* -1: no limit */
   const char *args_complete; /* "images" ... */
   bool hidden;
+  /* Flags end at the first positional argument (run, create, exec: what
+     follows the image is the container's command line).  */
+  bool stop_at_positional;
 };
 
 struct cli_opt_value
@@ -63,6 +66,7 @@ struct cli_args
   struct cli_opt_value *vals;
   char **argv; /* positional arguments (not owned) */
   int argc;
+  bool help; /* --help (or -h where the command has no -h flag) was given */
 };
 
 struct cli_ctx

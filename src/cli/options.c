@@ -1,8 +1,8 @@
 /* husk: Docker-style option parsing driven by the command table: combined
    short flags (-aq), --flag=value and --flag value, -ovalue, and "--" to end
    flags.  Options may follow positional arguments, except for commands
-   that take a command line of their own (max_args == -1 and a name that
-   runs a container), where parsing stops at the first positional.  */
+   that take a command line of their own (stop_at_positional: run, create,
+   exec), where parsing stops at the first positional.  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +71,11 @@ parse_long (const struct cli_cmd *cmd, const char *path, struct cli_args *a, int
   int idx = find_long (cmd->opts, arg, len);
   const struct cli_opt *o;
 
+  if (idx < 0 && len == 4 && strncmp (arg, "help", 4) == 0)
+    {
+      a->help = true;
+      return 0;
+    }
   if (idx < 0)
     return husk_make_error (err, 0, "unknown flag: --%.*s\nSee 'husk %s --help'", (int)len, arg, path);
   o = &cmd->opts[idx];
@@ -103,6 +108,11 @@ parse_short (const struct cli_cmd *cmd, const char *path, struct cli_args *a, in
       int idx = find_short (cmd->opts, *p);
       const struct cli_opt *o;
 
+      if (idx < 0 && *p == 'h')
+        {
+          a->help = true;
+          continue;
+        }
       if (idx < 0)
         return husk_make_error (err, 0, "unknown shorthand flag: '%c' in -%s\nSee 'husk %s --help'", *p,
                                 argv[*i] + 1, path);
@@ -152,6 +162,8 @@ cli_parse_args (const struct cli_cmd *cmd, const char *path, int argc, char **ar
       if (flags_done || arg[0] != '-' || arg[1] == '\0')
         {
           a->argv[a->argc++] = argv[i];
+          if (cmd->stop_at_positional)
+            flags_done = true;
           continue;
         }
       if (strcmp (arg, "--") == 0)

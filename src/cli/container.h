@@ -1,0 +1,110 @@
+/* husk: what the container commands of src/cli share (run, create,
+   start, stop, ps, logs, inspect ...).
+
+   A container's config.json (written once by create/run, read by every
+   later command) uses Podman's inspect names where there is one:
+
+     Id, Name, Created (ns), Image (id), ImageName, Layers (diffIDs, base
+     first), Path, Args (the resolved command line),
+     Config     { Hostname, User, Env, Cmd, Entrypoint, WorkingDir, Labels,
+                  StopSignal, StopTimeout, Tty, OpenStdin, Image }
+     HostConfig { Binds, Tmpfs, Devices, CapAdd, CapDrop, Privileged,
+                  SecurityOpt, ReadonlyRootfs, ShmSize, Sysctls, Init,
+                  Ulimits, Memory, MemorySwap, NanoCpus, CpuShares,
+                  CpusetCpus, PidsLimit, BlkioWeight, DeviceCgroupRules,
+                  NetworkMode, PidMode, IpcMode, UTSMode, CgroupnsMode,
+                  AutoRemove, RestartPolicy {Name, MaximumRetryCount},
+                  LogConfig {Type, Path, Config {max-size}}, GroupAdd,
+                  ExtraHosts }
+     Husk       { CgroupFlags [[flag, value]...] (re-parsed at start with
+                  husk_cgroup_parse_flag, so start and create agree),
+                  DetachKeys }  */
+#ifndef HUSK_CLI_CONTAINER_H
+#define HUSK_CLI_CONTAINER_H
+
+#include <stdbool.h>
+
+#include "cli.h"
+#include "husk/cgroup.h"
+#include "husk/monitor.h"
+#include "husk/runtime.h"
+#include "husk/security.h"
+#include "husk/store.h"
+
+/* run and create share their flags.  */
+extern const struct cli_opt cli_opts_run[];
+extern const struct cli_opt cli_opts_create[];
+
+/* Build config.json for a new container from the flags of run/create (a),
+   the image and its config.  Validates every flag (the error names the
+   flag; nothing is created on failure).  */
+int cli_container_config_build (const struct cli_args *a, const char *id, const struct husk_image_record *img,
+                                const char *image_arg, husk_json_t *image_config, husk_json_t **out,
+                                husk_error_t *err);
+
+/* Everything a start needs, built from config.json; owns its memory.  */
+struct cli_container_spec
+{
+  struct husk_run_spec run;
+  struct husk_monitor_config mon;
+  struct husk_security_spec security;
+  struct husk_cgroup_limits cgroup;
+  /* storage for the pointers in run */
+  char **argv, **env, **group_add, **lower_dirs, **sysctls, **masked, **readonly;
+  struct husk_mount *mounts;
+  struct husk_device *devices;
+  char **strings; /* owned strings referenced from run/mon */
+};
+
+/* Fill *sp for container id (lower dirs from the store, upper/work in the
+   container's directory, hosts/hostname/resolv.conf written to its rundir,
+   seccomp prepared through the store's cache).  */
+int cli_container_spec_build (husk_store_t *s, const char *id, const husk_json_t *config,
+                              struct cli_container_spec *sp, husk_error_t *err);
+void cli_container_spec_free (struct cli_container_spec *sp);
+
+/* Resolve a user's container argument (name, id, unique id prefix).  Shared
+   lock needed.  Error: no container with name or ID "x" found: no such
+   container (ENOENT).  */
+int cli_container_lookup (husk_store_t *s, const char *arg, struct husk_container_record **out,
+                          husk_error_t *err);
+
+/* config.json of a container, parsed.  */
+int cli_container_config (husk_store_t *s, const char *id, husk_json_t **out, husk_error_t *err);
+
+struct cli_start
+{
+  bool attach;     /* relay stdio until the container exits */
+  bool stdin_open; /* forward our stdin (-i of start, or run -i) */
+  bool sig_proxy;  /* forward signals (foreground) */
+  const char *detach_keys;
+};
+
+/* Start a created or exited container: fork its monitor.  With attach,
+   relay until it exits and set *exit_code (a detach leaves it -1).
+   Errors carry 125/126/127.  */
+int cli_container_start (husk_store_t *s, const char *id, const struct cli_start *o, int *exit_code,
+                         husk_error_t *err);
+
+/* Parse a signal: "SIGTERM", "TERM", "15", "sigkill".  */
+int cli_parse_signal (const char *s, int *out, husk_error_t *err);
+
+/* Commands.  */
+int cmd_run (struct cli_ctx *, struct cli_args *, husk_error_t *);
+int cmd_create (struct cli_ctx *, struct cli_args *, husk_error_t *);
+int cmd_start (struct cli_ctx *, struct cli_args *, husk_error_t *);
+int cmd_ps (struct cli_ctx *, struct cli_args *, husk_error_t *);
+int cmd_container_inspect (struct cli_ctx *, struct cli_args *, husk_error_t *);
+int cmd_stop (struct cli_ctx *, struct cli_args *, husk_error_t *);
+int cmd_restart (struct cli_ctx *, struct cli_args *, husk_error_t *);
+int cmd_kill (struct cli_ctx *, struct cli_args *, husk_error_t *);
+int cmd_rm (struct cli_ctx *, struct cli_args *, husk_error_t *);
+int cmd_wait (struct cli_ctx *, struct cli_args *, husk_error_t *);
+int cmd_logs (struct cli_ctx *, struct cli_args *, husk_error_t *);
+int cmd_container_prune (struct cli_ctx *, struct cli_args *, husk_error_t *);
+int cmd_container_exists (struct cli_ctx *, struct cli_args *, husk_error_t *);
+
+/* Option lists of the container commands (main.c).  */
+extern const struct cli_opt cli_opts_ps[];
+
+#endif
