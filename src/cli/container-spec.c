@@ -164,7 +164,7 @@ write_etc_files (husk_store_t *s, const char *id, const husk_json_t *c, struct c
       if (colon)
         husk_buf_printf (&hosts, "%s\t%.*s\n", colon + 1, (int)(colon - e), e);
     }
-  ret = husk_write_file_atomic (dfd, "hosts", hosts.data ? hosts.data : "", hosts.len, 0644, err);
+  ret = husk_write_file_atomic_nosync (dfd, "hosts", hosts.data ? hosts.data : "", hosts.len, 0644, err);
   husk_buf_free (&hosts);
   if (ret < 0)
     return -1;
@@ -178,13 +178,13 @@ write_etc_files (husk_store_t *s, const char *id, const husk_json_t *c, struct c
     resolv = read_optional ("/etc/resolv.conf", &len);
   if (resolv == NULL)
     resolv = xstrdup ("");
-  if (husk_write_file_atomic (dfd, "resolv.conf", resolv, len, 0644, err) < 0)
+  if (husk_write_file_atomic_nosync (dfd, "resolv.conf", resolv, len, 0644, err) < 0)
     return -1;
 
   if (strcmp (json_str (hc, "UTSMode", "private"), "host") != 0)
     {
       cleanup_free char *h = xasprintf ("%s\n", hostname);
-      if (husk_write_file_atomic (dfd, "hostname", h, strlen (h), 0644, err) < 0)
+      if (husk_write_file_atomic_nosync (dfd, "hostname", h, strlen (h), 0644, err) < 0)
         return -1;
       sp->run.hostname_file = keep (sp, xasprintf ("%s/hostname", rundir));
     }

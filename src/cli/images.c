@@ -522,8 +522,11 @@ cmd_rmi (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
           struct husk_image_record *r;
           if (husk_store_image_find (s, ids[i], &r, err) > 0)
             {
-              if (husk_store_image_in_use (s, r->id) && !force)
-                ret = husk_make_error (err, 0, "image %.12s is in use by a container", r->id);
+              /* Even with -f: a container's rootfs is made of these
+                 layers, so the container must go first (husk rm -f).  */
+              if (husk_store_image_in_use (s, r->id))
+                ret = husk_make_error (
+                    err, 0, "image %.12s is in use by a container: remove the container first", r->id);
               else
                 ret = remove_image (s, r, err);
             }

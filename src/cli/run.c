@@ -192,6 +192,8 @@ create_container (struct cli_ctx *ctx, struct cli_args *a, husk_store_t **sout, 
         cfg_text = husk_json_serialize (cfg, false, &len);
         if (dfd < 0)
           ret = husk_make_error (err, errno, "open %s", dir);
+        else if (c.ephemeral)
+          ret = husk_write_file_atomic_nosync (dfd, "config.json", cfg_text, len, 0600, err);
         else
           ret = husk_write_file_atomic (dfd, "config.json", cfg_text, len, 0600, err);
       }
