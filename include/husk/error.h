@@ -22,7 +22,8 @@ struct husk_error_s
 typedef struct husk_error_s *husk_error_t;
 
 /* Fill *err with a message; when status is an errno value, ": strerror"
-   is appended.  Returns a negative value: -status, or -1.  */
+   is appended.  Returns a negative value: -status, or -1.  err may be NULL
+   (a caller that only probes): nothing is recorded.  */
 int husk_make_error (husk_error_t *err, int status, const char *fmt, ...)
     __attribute__ ((format (printf, 3, 4)));
 

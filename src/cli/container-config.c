@@ -770,7 +770,9 @@ cli_container_config_build (const struct cli_args *a, const char *id, const stru
       husk_json_set_string (labels, k, eq ? eq + 1 : "");
     }
 
-  v = cli_string (a, "stop-signal");
+  /* cli_string gives the table's default when the flag is absent: the
+     image's STOPSIGNAL must win over that default.  */
+  v = cli_is_set (a, "stop-signal") ? cli_string (a, "stop-signal") : NULL;
   if (v == NULL)
     v = husk_json_get_string (icfg, "StopSignal");
   if (v == NULL)
@@ -872,7 +874,7 @@ cli_container_config_build (const struct cli_args *a, const char *id, const stru
   v = cli_string (a, "pull");
   if (v && strcmp (v, "missing") && strcmp (v, "always") && strcmp (v, "never") && strcmp (v, "newer"))
     return husk_make_error (err, EINVAL, "invalid --pull \"%s\": use always, missing or never", v);
-  if (a->cmd->opts == cli_opts_run && cli_string (a, "detach-keys"))
+  if (a->cmd->opts == cli_opts_run && cli_is_set (a, "detach-keys"))
     husk_json_set_string (husk, "DetachKeys", cli_string (a, "detach-keys"));
 
   *out = steal_pointer (&c);

@@ -312,7 +312,7 @@ cmd_run (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
   o.attach = !detach;
   o.stdin_open = cli_bool (a, "interactive");
   o.sig_proxy = !cli_is_set (a, "sig-proxy") || cli_bool (a, "sig-proxy");
-  o.detach_keys = cli_string (a, "detach-keys");
+  o.detach_keys = cli_is_set (a, "detach-keys") ? cli_string (a, "detach-keys") : NULL;
   if (cli_container_start (s, id, &o, &code, err) < 0)
     return -1;
   if (detach)
@@ -333,7 +333,7 @@ cmd_start (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
   o.attach = cli_bool (a, "attach");
   o.stdin_open = cli_bool (a, "interactive");
   o.sig_proxy = o.attach && (!cli_is_set (a, "sig-proxy") || cli_bool (a, "sig-proxy"));
-  o.detach_keys = cli_string (a, "detach-keys");
+  o.detach_keys = cli_is_set (a, "detach-keys") ? cli_string (a, "detach-keys") : NULL;
   if (o.attach && a->argc > 1)
     return husk_make_error (err, EINVAL, "you cannot start and attach multiple containers at once");
   if (cli_store_writer (ctx, &s, err) < 0)

@@ -17,6 +17,9 @@ husk_make_error (husk_error_t *err, int status, const char *fmt, ...)
   cleanup_free char *msg = NULL;
   va_list ap;
 
+  /* A NULL err: the caller only wants the return value (a probe).  */
+  if (err == NULL)
+    return status > 0 ? -status : -1;
   va_start (ap, fmt);
   if (vasprintf (&msg, fmt, ap) < 0)
     husk_oom ();
@@ -40,7 +43,7 @@ husk_error_wrap (husk_error_t *err, const char *fmt, ...)
   char *joined;
   va_list ap;
 
-  if (*err == NULL)
+  if (err == NULL || *err == NULL)
     return -1;
   va_start (ap, fmt);
   if (vasprintf (&ctx, fmt, ap) < 0)
@@ -56,7 +59,7 @@ husk_error_wrap (husk_error_t *err, const char *fmt, ...)
 void
 husk_error_set_exit_code (husk_error_t *err, int code)
 {
-  if (*err)
+  if (err && *err)
     (*err)->exit_code = code;
 }
 
