@@ -1,11 +1,13 @@
 /* husk: ps (container ls/list/ps).
 
-   Docker's columns and strings, Podman's flags and --format json.  Listing
-   1000 containers must stay well under 50 ms, so the default columns come
+   Docker's columns and strings (a stopping container reads "Up 5 seconds
+   (stopping)"), Podman's flags and --format json.  Listing 1000
+   containers should take under 50 ms, so the default columns come
    from the container index (one file, read under the shared store lock)
    and each container's state.json (no lock); config.json is read only when
    the format asks for .Mounts, and the upper directory is measured only
-   for -s or a format using .Size.  */
+   for -s or a format using .Size.  Rows carry only the fields the
+   template names.  */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
