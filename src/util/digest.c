@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "husk/digest.h"
@@ -32,6 +33,10 @@ husk_digester_new (void)
 {
   husk_digester_t *d = xzalloc (sizeof (*d));
 
+  /* sha256 needs nothing from openssl.cnf, and reading it is a file open and
+     parse on every command that hashes.  The registry's TLS loads it when
+     libcurl is opened (src/util/lazy-curl.c).  */
+  OPENSSL_init_crypto (OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
   d->ctx = EVP_MD_CTX_new ();
   if (d->ctx == NULL)
     husk_oom ();
