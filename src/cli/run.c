@@ -245,6 +245,13 @@ cli_container_start (husk_store_t *s, const char *id, const struct cli_start *o,
       cli_container_spec_free (&sp);
       return -1;
     }
+  /* The runtime's own warning would go to the monitor's /dev/null.  */
+  if (husk_cgroup_limits_any (&sp.cgroup))
+    {
+      const char *why = NULL;
+      if (husk_cgroup_detect (&why) == HUSK_CGROUP_NONE)
+        husk_warn ("cgroup limits are ignored: %s", why ? why : "no cgroup support");
+    }
   if (o->attach)
     {
       if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
