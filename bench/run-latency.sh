@@ -138,6 +138,7 @@ fi
 # -- measuring ---------------------------------------------------------------
 failed=0
 declare -A result # "<row> husk|podman" -> median in ms, or "failed"
+declare -A cpu    # "<row> husk|podman" -> mean user+system ms
 
 # measure ROW HUSK_CMD PODMAN_CMD [HYPERFINE_ARGS...]: time both (podman
 # only without --husk-only) with hyperfine -N; medians into result[].
@@ -155,6 +156,8 @@ measure() {
       [[ $t == podman && $husk_only -eq 1 ]] && continue
       result["$row $t"]=$(jq -r --arg n "$t" \
         '.results[] | select(.command == $n) | .median * 1000 * 100 | round / 100' "$json")
+      cpu["$row $t"]=$(jq -r --arg n "$t" \
+        '.results[] | select(.command == $n) | (.user + .system) * 1000 * 10 | round / 10' "$json")
     done
   else
     echo "run-latency: $row failed" >&2
@@ -256,7 +259,7 @@ if [[ $husk_only -eq 0 ]]; then
   make_containers podman "$ncont" "$lim"
   n_podman=$("${P[@]}" ps -a -q | wc -l)
 fi
-echo "husk holds $n_husk containers, podman $n_podman"
+echo "husk holds $n_husk containers${pid_podman:+, podman $n_podman}"
 measure ps "${H[*]} ps -a" "${P[*]} ps -a"
 
 # -- the table -----------------------------------------------------------------
@@ -295,9 +298,11 @@ echo
 echo "husk $husk (git $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?'))," \
   "medians of $runs runs; load $load_start at start, $load_end at end"
 echo "default network: husk [$husk_net]${podman_net:+, podman [$podman_net] ($podman_netdesc)}"
-fmt='%-40s %12s %12s %12s %10s %6s\n'
+echo "cpu: mean user+system of the command and the children it waited for (not"
+echo "the detached monitor or conmon): less skewed by load than the medians"
+fmt='%-40s %11s %11s %11s %9s %9s %6s %6s\n'
 # shellcheck disable=SC2059
-printf "$fmt" what husk podman podman/husk target met
+printf "$fmt" what husk podman podman/husk "husk cpu" "pod. cpu" target met
 for r in "${rows[@]}"; do
   IFS='|' read -r key label unit tval ttext <<<"$r"
   hv=${result["$key husk"]:-}
@@ -305,6 +310,7 @@ for r in "${rows[@]}"; do
   hs=$(cell "$hv" "$unit")
   ps=$(cell "$pv" "$unit")
   # shellcheck disable=SC2059
-  printf "$fmt" "$label" "$hs" "$ps" "$(ratio "$pv" "$hv")" "$ttext" "$(met "$hv" "$tval")"
+  printf "$fmt" "$label" "$hs" "$ps" "$(ratio "$pv" "$hv")" "${cpu["$key husk"]:--}" \
+    "${cpu["$key podman"]:--}" "$ttext" "$(met "$hv" "$tval")"
 done
 exit "$failed"
