@@ -613,6 +613,11 @@ child_run_init (int syncfd, const char *path, char *const *argv, char *const *en
       child_exec (syncfd, path, argv, env);
     }
   close (syncfd);
+  /* No execve will close the close-on-exec fds the monitor left us (its
+     log, sockets, store dirs): pid 1 stays husk code, so close them here.  */
+  if (close_range (3, ~0U, 0) < 0)
+    for (int fd = 3; fd < 1024; fd++)
+      close (fd);
   runtime_init_main (pid);
 }
 
