@@ -20,6 +20,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -104,6 +106,23 @@ records_free (struct husk_container_record **recs, char **boots, size_t n)
     }
   free (recs);
   free (boots);
+}
+
+/* An error that carries errno status without ": strerror" appended: for
+   messages that already say everything ("no such container x").  */
+static int __attribute__ ((format (printf, 3, 4)))
+status_error (husk_error_t *err, int status, const char *fmt, ...)
+{
+  cleanup_free char *msg = NULL;
+  va_list ap;
+
+  va_start (ap, fmt);
+  if (vasprintf (&msg, fmt, ap) < 0)
+    husk_oom ();
+  va_end (ap);
+  husk_make_error (err, 0, "%s", msg);
+  (*err)->status = status;
+  return -status;
 }
 
 static bool
@@ -701,22 +720,22 @@ check_new (husk_store_t *s, const struct husk_container_new *c, char **name, hus
   if (ret < 0)
     return ret;
   if (find_id (s, c->id) >= 0)
-    return husk_make_error (err, EEXIST, "a container with id %s already exists", c->id);
+    return status_error (err, EEXIST, "a container with id %s already exists", c->id);
   if (c->name == NULL)
     {
       *name = generate_name (s);
       return 0;
     }
   if (!name_valid (c->name[0] == '/' ? c->name + 1 : c->name))
-    return husk_make_error (
+    return status_error (
         err, EINVAL, "invalid container name \"%s\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", c->name);
   *name = xstrdup (c->name[0] == '/' ? c->name + 1 : c->name);
   other = find_name (s, *name);
   if (other >= 0)
-    return husk_make_error (err, EEXIST,
-                            "the container name \"%s\" is already in use by %s. You have to remove that "
-                            "container to be able to reuse that name.",
-                            *name, s->ctrs[other]->id);
+    return status_error (err, EEXIST,
+                         "the container name \"%s\" is already in use by %s. You have to remove that "
+                         "container to be able to reuse that name.",
+                         *name, s->ctrs[other]->id);
   return 0;
 }
 
@@ -825,7 +844,7 @@ open_file (husk_store_t *s, const char *id, const char *file, int flags, husk_er
   if (fd < 0)
     {
       if (errno == ENOENT || errno == ENOTDIR)
-        return husk_make_error (err, ENOENT, "no such container %s", id);
+        return status_error (err, ENOENT, "no such container %s", id);
       return husk_make_error (err, errno, "open %s/containers/%s", s->root, path);
     }
   return fd;
@@ -1029,7 +1048,7 @@ husk_store_container_state_write (husk_store_t *s, const char *id, const struct 
       if ((*err)->status == ENOENT)
         {
           husk_error_release (err);
-          return husk_make_error (err, ENOENT, "no such container %s", id);
+          return status_error (err, ENOENT, "no such container %s", id);
         }
       return husk_error_wrap (err, "write the state of container %.12s", id);
     }
@@ -1058,7 +1077,7 @@ husk_store_container_lock (husk_store_t *s, const char *id, int *fd, husk_error_
     return husk_make_error (err, errno, "stat the lock of container %.12s", id);
   if (st.st_nlink == 0 || fstatat (s->containersfd, path, &now, AT_SYMLINK_NOFOLLOW) < 0
       || now.st_dev != st.st_dev || now.st_ino != st.st_ino)
-    return husk_make_error (err, ENOENT, "no such container %s", id);
+    return status_error (err, ENOENT, "no such container %s", id);
   *fd = move_fd (&lfd);
   return 0;
 }
@@ -1106,7 +1125,7 @@ husk_store_container_remove (husk_store_t *s, const char *id, husk_error_t *err)
     return ret;
   idx = id ? find_id (s, id) : -1;
   if (idx < 0)
-    return husk_make_error (err, ENOENT, "no such container %s", id ? id : "");
+    return status_error (err, ENOENT, "no such container %s", id ? id : "");
   cfd = containers_fd (s, err);
   if (cfd < 0)
     return cfd;
