@@ -113,8 +113,9 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+rev=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?')
 echo "run-latency: husk $("$husk" version --format '{{.Client.Version}}' 2>/dev/null || echo '?')" \
-  "($husk, git $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?'))," \
+  "($husk, git $rev)," \
   "$(nproc) CPUs, kernel $(uname -r), load $load_start"
 "${H[@]}" load -q -i "$archive" >/dev/null
 if [[ $husk_only -eq 0 ]]; then
@@ -295,7 +296,7 @@ rows=("run-none|run --rm --network none IMG true|ms|10|<= 10 ms"
   "rss|monitor VmRSS (podman: conmon)|KiB|1024|<= 1 MiB"
   "pss|monitor Pss (podman: conmon)|KiB|1024|<= 1 MiB")
 echo
-echo "husk $husk (git $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?'))," \
+echo "husk $husk (git $rev)," \
   "medians of $runs runs; load $load_start at start, $load_end at end"
 echo "default network: husk [$husk_net]${podman_net:+, podman [$podman_net] ($podman_netdesc)}"
 echo "cpu: mean user+system of the command and the children it waited for (not"
