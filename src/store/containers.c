@@ -862,6 +862,46 @@ husk_store_container_config (husk_store_t *s, const char *id, char **data, size_
   return 0;
 }
 
+/* Read a small file whose content cannot change under us: state.json is
+   only ever replaced by rename, never written in place, and /proc/<pid>/stat
+   is produced in one go.  So a short read is the end, which saves the
+   fstat and the final read of husk_read_all_fd: `ps` reads a thousand of
+   these, and syscalls are most of its time.  */
+static int
+read_small (int fd, size_t max, char **out, size_t *len)
+{
+  size_t cap = 4096, n = 0;
+  char *buf = xmalloc (cap);
+
+  for (;;)
+    {
+      ssize_t r = read (fd, buf + n, cap - n - 1);
+
+      if (r < 0)
+        {
+          int saved = errno;
+          if (saved == EINTR)
+            continue;
+          free (buf);
+          return -saved;
+        }
+      n += (size_t)r;
+      if (r == 0 || n < cap - 1)
+        break;
+      if (cap > max)
+        {
+          free (buf);
+          return -EFBIG;
+        }
+      cap *= 2;
+      buf = xrealloc (buf, cap);
+    }
+  buf[n] = '\0';
+  *out = buf;
+  *len = n;
+  return 0;
+}
+
 /* ---- liveness ---- */
 
 static void
@@ -906,7 +946,6 @@ read_pid_stat (pid_t pid, char *state, uint64_t *start)
   cleanup_free char *path = NULL;
   cleanup_free char *data = NULL;
   cleanup_close int fd = -1;
-  husk_error_t err = NULL;
   char *p, *tok, *save = NULL;
   size_t len = 0;
   int field;
@@ -917,11 +956,8 @@ read_pid_stat (pid_t pid, char *state, uint64_t *start)
   fd = open (path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return false;
-  if (husk_read_all_fd (fd, 1 << 16, &data, &len, &err) < 0)
-    {
-      husk_error_release (&err);
-      return false;
-    }
+  if (read_small (fd, 1 << 16, &data, &len) < 0)
+    return false;
   p = strrchr (data, ')');
   if (p == NULL)
     return false;
@@ -1004,9 +1040,9 @@ husk_store_container_state (husk_store_t *s, const char *id, struct husk_contain
   fd = open_file (s, id, "state.json", O_RDONLY, err);
   if (fd < 0)
     return fd;
-  ret = husk_read_all_fd (fd, MAX_STATE_FILE, &data, &len, err);
+  ret = read_small (fd, MAX_STATE_FILE, &data, &len);
   if (ret < 0)
-    return husk_error_wrap (err, "read the state of container %.12s", id);
+    return husk_make_error (err, -ret, "read the state of container %.12s", id);
   o = husk_json_parse (data, len, err);
   if (o == NULL)
     return husk_error_wrap (err, "the state of container %.12s is corrupt", id);
