@@ -1196,10 +1196,16 @@ cmp_str (const void *a, const void *b)
   return strcmp (*(const char *const *)a, *(const char *const *)b);
 }
 
+static char **
+sorted_find (char *const *v, size_t n, const char *str)
+{
+  return n > 0 ? bsearch (&str, v, n, sizeof (char *), cmp_str) : NULL;
+}
+
 static bool
 sorted_contains (char *const *v, size_t n, const char *str)
 {
-  return n > 0 && bsearch (&str, v, n, sizeof (char *), cmp_str) != NULL;
+  return sorted_find (v, n, str) != NULL;
 }
 
 static DIR *
@@ -1230,14 +1236,16 @@ sorted_ids (husk_store_t *s)
   return ids;
 }
 
-/* Remove what the index does not name; collect (sorted) the directories
-   that are there.  */
+/* Remove what the index does not name; collect (sorted) the ids whose
+   directory is there (pointers into the index: present holds room for
+   all of them).  */
 static int
-repair_dirs (husk_store_t *s, int cfd, char ***present, size_t *n_present, husk_error_t *err)
+repair_dirs (husk_store_t *s, int cfd, char **present, size_t *n_present, husk_error_t *err)
 {
   cleanup_free char **ids = sorted_ids (s);
   cleanup_dir DIR *d = NULL;
   struct dirent *de;
+  char **known;
   int ret;
 
   d = open_dir_at (cfd, ".");
@@ -1252,10 +1260,9 @@ repair_dirs (husk_store_t *s, int cfd, char ***present, size_t *n_present, husk_
           unlinkat (cfd, name, 0);
           continue;
         }
-      if (husk_store_is_hex64 (name) && sorted_contains (ids, s->n_ctrs, name))
+      if (husk_store_is_hex64 (name) && (known = sorted_find (ids, s->n_ctrs, name)) != NULL)
         {
-          strv_append (present, name);
-          (*n_present)++;
+          present[(*n_present)++] = *known;
           continue;
         }
       if (!husk_has_prefix (name, ".new-") && !husk_has_prefix (name, ".removing-")
@@ -1267,7 +1274,7 @@ repair_dirs (husk_store_t *s, int cfd, char ***present, size_t *n_present, husk_
         return ret;
     }
   if (*n_present > 1)
-    qsort (*present, *n_present, sizeof (char *), cmp_str);
+    qsort (present, *n_present, sizeof (char *), cmp_str);
   return 0;
 }
 
@@ -1341,7 +1348,7 @@ repair_drop (husk_store_t *s, int cfd, struct husk_container_record **recs, char
 int
 husk_store_containers_repair (husk_store_t *s, husk_error_t *err)
 {
-  cleanup_strv char **present = NULL;
+  cleanup_free char **present = NULL;
   struct husk_container_record **recs;
   char **boots;
   size_t *dropped;
@@ -1357,7 +1364,8 @@ husk_store_containers_repair (husk_store_t *s, husk_error_t *err)
   cfd = containers_fd (s, err);
   if (cfd < 0)
     return cfd;
-  ret = repair_dirs (s, cfd, &present, &n_present, err);
+  present = xzalloc ((s->n_ctrs + 1) * sizeof (*present));
+  ret = repair_dirs (s, cfd, present, &n_present, err);
   if (ret < 0)
     return ret;
 
