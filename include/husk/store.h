@@ -277,8 +277,9 @@ int husk_store_container_config (husk_store_t *s, const char *id, char **data, s
 
 /* Read state.json and derive liveness: RUNNING or STOPPING whose monitor is
    gone (pid missing, other start time, other boot id) reads as EXITED with
-   the recorded exit code if the monitor wrote one, else 137 and an error
-   "the container's monitor died".  A missing state file is an error
+   the recorded exit code if the monitor wrote one (finished_at set and >=
+   started_at: a monitor records an exit by setting both), else 137 and an
+   error "the container's monitor died"; pid and monitor_pid then read 0.  A missing state file is an error
    (ENOENT: the container was removed).  No lock needed.  */
 int husk_store_container_state (husk_store_t *s, const char *id, struct husk_container_state *st,
                                 husk_error_t *err);
@@ -294,7 +295,8 @@ uint64_t husk_store_pid_start_time (pid_t pid);
 const char *husk_store_boot_id (void);
 
 /* Blocking flock on containers/<id>/lock; *fd gets the lock's fd (close it
-   to unlock).  Fails with ENOENT ("no such container") when the container
+   to unlock; a child forked while it is open shares the lock until it
+   closes its copy too).  Fails with ENOENT ("no such container") when the container
    was removed before or while waiting.  No store lock needed (and none may
    be held while waiting: take this one first).  */
 int husk_store_container_lock (husk_store_t *s, const char *id, int *fd, husk_error_t *err);
