@@ -16,7 +16,10 @@
    Ephemeral containers (run --rm) are written without fsync.  Their index
    record carries the boot id they were made in, and a "ephemeral" marker
    file in their directory tells state writes to skip the fsync too; repair
-   drops the records of an earlier boot.  */
+   drops the records of an earlier boot.
+
+   Repair never sweeps <runroot>/containers: several roots may share a
+   runroot (--root alone keeps the default one), and a reboot empties it.  */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -1278,29 +1281,6 @@ repair_dirs (husk_store_t *s, int cfd, char **present, size_t *n_present, husk_e
   return 0;
 }
 
-/* Runroot directories of containers that are gone.  */
-static void
-repair_rundirs (husk_store_t *s)
-{
-  cleanup_free char *path = xasprintf ("%s/containers", s->runroot);
-  cleanup_free char **ids = sorted_ids (s);
-  cleanup_dir DIR *d = NULL;
-  struct dirent *de;
-
-  d = opendir (path);
-  if (d == NULL)
-    return;
-  while ((de = readdir (d)))
-    {
-      husk_error_t err = NULL;
-
-      if (!husk_store_is_hex64 (de->d_name) || sorted_contains (ids, s->n_ctrs, de->d_name))
-        continue;
-      if (husk_rm_rf_at (dirfd (d), de->d_name, &err) < 0)
-        husk_error_release (&err);
-    }
-}
-
 static bool
 record_is_stale (husk_store_t *s, size_t i, char *const *present, size_t n_present)
 {
@@ -1392,8 +1372,5 @@ husk_store_containers_repair (husk_store_t *s, husk_error_t *err)
       free (boots);
     }
   free (dropped);
-  if (ret < 0)
-    return ret;
-  repair_rundirs (s);
-  return 0;
+  return ret;
 }

@@ -123,9 +123,10 @@ int husk_store_layer_delete (husk_store_t *s, const char *hex, husk_error_t *err
 /* Free the cached container index and close containersfd (store close).  */
 void husk_store_containers_release (husk_store_t *s);
 /* Exclusive lock: remove container directories that have no index record
-   (creates and removals that died half-way), runroot directories of
-   containers that are gone, index records whose directory is missing, and
-   ephemeral containers of an earlier boot.  */
+   (creates and removals that died half-way), index records whose
+   directory is missing, and ephemeral containers of an earlier boot.
+   Runroot directories are left alone: several roots may share one
+   runroot, and a reboot empties it anyway.  */
 int husk_store_containers_repair (husk_store_t *s, husk_error_t *err);
 
 #endif

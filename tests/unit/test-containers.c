@@ -595,7 +595,8 @@ test_repair (void **state)
   close (openat (cfd, ".containers.json.tmp-abcdefgh", O_CREAT | O_WRONLY, 0600));
   /* A record whose directory vanished.  */
   assert_int_equal (husk_rm_rf_at (cfd, gone, &err), 0);
-  /* A runroot dir of a container that is not there, and one that is.  */
+  /* Runroot dirs are not repair's business: another root may share the
+     runroot.  */
   assert_int_equal (husk_store_container_rundir (f->s, orphan, true, &stale_run, &err), 0);
   assert_int_equal (husk_store_container_rundir (f->s, keep, true, &keep_run, &err), 0);
 
@@ -605,7 +606,7 @@ test_repair (void **state)
   assert_true (faccessat (cfd, ".removing-123", F_OK, AT_SYMLINK_NOFOLLOW) < 0);
   assert_true (faccessat (cfd, ".containers.json.tmp-abcdefgh", F_OK, AT_SYMLINK_NOFOLLOW) < 0);
   assert_int_equal (faccessat (cfd, keep, F_OK, AT_SYMLINK_NOFOLLOW), 0);
-  assert_true (access (stale_run, F_OK) < 0);
+  assert_int_equal (access (stale_run, F_OK), 0);
   assert_int_equal (access (keep_run, F_OK), 0);
   assert_int_equal (husk_store_containers (f->s, &list, &n, &err), 0);
   assert_int_equal (n, 1);
