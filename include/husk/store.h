@@ -301,6 +301,11 @@ const char *husk_store_boot_id (void);
    be held while waiting: take this one first).  */
 int husk_store_container_lock (husk_store_t *s, const char *id, int *fd, husk_error_t *err);
 
+/* Exclusive lock.  Give a container another name (a leading "/" is
+   ignored); the same errors as create for an invalid or taken name, ENOENT
+   for an unknown id.  */
+int husk_store_container_rename (husk_store_t *s, const char *id, const char *name, husk_error_t *err);
+
 /* Exclusive lock.  Remove the index record first, then the directory and
    the runroot directory.  ENOENT when it is already gone.  The caller has
    made sure it does not run.  */

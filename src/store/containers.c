@@ -713,10 +713,29 @@ make_dir (husk_store_t *s, int cfd, const struct husk_container_new *c, husk_err
   return 0;
 }
 
+/* A name the user asked for: valid and not used by another container.  */
+static int
+check_name (husk_store_t *s, const char *asked, char **name, husk_error_t *err)
+{
+  const char *bare = asked[0] == '/' ? asked + 1 : asked;
+  ssize_t other;
+
+  if (!name_valid (bare))
+    return status_error (err, EINVAL,
+                         "invalid container name \"%s\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", asked);
+  other = find_name (s, bare);
+  if (other >= 0)
+    return status_error (err, EEXIST,
+                         "the container name \"%s\" is already in use by %s. You have to remove that "
+                         "container to be able to reuse that name.",
+                         bare, s->ctrs[other]->id);
+  *name = xstrdup (bare);
+  return 0;
+}
+
 static int
 check_new (husk_store_t *s, const struct husk_container_new *c, char **name, husk_error_t *err)
 {
-  ssize_t other;
   int ret;
 
   ret = check_id (c->id, err);
@@ -729,16 +748,60 @@ check_new (husk_store_t *s, const struct husk_container_new *c, char **name, hus
       *name = generate_name (s);
       return 0;
     }
-  if (!name_valid (c->name[0] == '/' ? c->name + 1 : c->name))
-    return status_error (
-        err, EINVAL, "invalid container name \"%s\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", c->name);
-  *name = xstrdup (c->name[0] == '/' ? c->name + 1 : c->name);
-  other = find_name (s, *name);
-  if (other >= 0)
-    return status_error (err, EEXIST,
-                         "the container name \"%s\" is already in use by %s. You have to remove that "
-                         "container to be able to reuse that name.",
-                         *name, s->ctrs[other]->id);
+  return check_name (s, c->name, name, err);
+}
+
+int
+husk_store_container_rename (husk_store_t *s, const char *id, const char *name, husk_error_t *err)
+{
+  cleanup_free char *bare = NULL;
+  struct husk_container_record **recs, *r;
+  char **boots;
+  ssize_t idx;
+  int ret;
+
+  ret = husk_store_require_exclusive (s, "renaming a container", err);
+  if (ret < 0)
+    return ret;
+  ret = index_load (s, err);
+  if (ret < 0)
+    return ret;
+  idx = id ? find_id (s, id) : -1;
+  if (idx < 0)
+    return status_error (err, ENOENT, "no such container %s", id ? id : "");
+  if (strcmp (s->ctrs[idx]->name, name[0] == '/' ? name + 1 : name) == 0)
+    return 0;
+  ret = check_name (s, name, &bare, err);
+  if (ret < 0)
+    return ret;
+
+  /* A changed copy of the one record, so a failed write changes nothing.  */
+  r = xzalloc (sizeof (*r));
+  *r = *s->ctrs[idx];
+  r->id = xstrdup (r->id);
+  r->name = steal_pointer (&bare);
+  r->image_id = xstrdup (r->image_id);
+  r->image_name = dup_or_null (r->image_name);
+  r->command = strv_dup (r->command);
+  r->labels = r->labels ? husk_json_clone (r->labels) : NULL;
+  recs = xzalloc ((s->n_ctrs + 1) * sizeof (*recs));
+  boots = xzalloc ((s->n_ctrs + 1) * sizeof (*boots));
+  memcpy (recs, s->ctrs, s->n_ctrs * sizeof (*recs));
+  memcpy (boots, s->ctr_boots, s->n_ctrs * sizeof (*boots));
+  recs[idx] = r;
+  {
+    struct husk_container_record *old = s->ctrs[idx];
+
+    ret = index_replace (s, recs, boots, s->n_ctrs, boots[idx] == NULL, err);
+    if (ret < 0)
+      {
+        husk_container_record_free (r);
+        free (recs);
+        free (boots);
+        return ret;
+      }
+    husk_container_record_free (old);
+  }
   return 0;
 }
 

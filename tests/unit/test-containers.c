@@ -257,6 +257,41 @@ test_names (void **state)
 }
 
 static void
+test_rename (void **state)
+{
+  struct fixture *f = *state;
+  cleanup_free char *id1 = create_ok (f, "first", IMAGE_A);
+  cleanup_free char *id2 = create_ok (f, "second", IMAGE_B);
+  struct husk_container_record *r = NULL;
+  husk_store_t *s2 = NULL;
+  husk_error_t err = NULL;
+
+  assert_int_equal (husk_store_container_rename (f->s, id1, "/renamed", &err), 0);
+  assert_int_equal (husk_store_container_find (f->s, "first", &r, &err), 0);
+  assert_int_equal (husk_store_container_find (f->s, "renamed", &r, &err), 1);
+  assert_string_equal (r->id, id1);
+  assert_string_equal (r->image_id, IMAGE_A);
+  assert_string_equal (r->command[0], "sh");
+  /* Taken, invalid, unknown.  */
+  assert_true (husk_store_container_rename (f->s, id1, "second", &err) < 0);
+  assert_int_equal (err->status, EEXIST);
+  husk_error_release (&err);
+  assert_true (husk_store_container_rename (f->s, id1, "no way", &err) < 0);
+  assert_int_equal (err->status, EINVAL);
+  husk_error_release (&err);
+  assert_true (husk_store_container_rename (f->s, IMAGE_A, "x", &err) < 0);
+  assert_int_equal (err->status, ENOENT);
+  husk_error_release (&err);
+  /* Renaming to its own name is a no-op.  */
+  assert_int_equal (husk_store_container_rename (f->s, id2, "second", &err), 0);
+
+  open_store (f, &s2);
+  assert_int_equal (husk_store_container_find (s2, "renamed", &r, &err), 1);
+  assert_string_equal (r->id, id1);
+  husk_store_close (s2);
+}
+
+static void
 test_new_id (void **state)
 {
   cleanup_free char *a = husk_store_container_new_id ();
@@ -746,6 +781,7 @@ main (void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown (test_create_find_list_remove, setup, teardown),
     cmocka_unit_test_setup_teardown (test_names, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_rename, setup, teardown),
     cmocka_unit_test_setup_teardown (test_new_id, setup, teardown),
     cmocka_unit_test_setup_teardown (test_needs_exclusive_lock, setup, teardown),
     cmocka_unit_test_setup_teardown (test_prefix, setup, teardown),
