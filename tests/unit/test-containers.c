@@ -704,6 +704,103 @@ test_repair_ephemeral_other_boot (void **state)
   close (cfd);
 }
 
+/* After repair, every record has a complete directory and every
+   directory a record.  */
+static void
+assert_consistent (struct fixture *f)
+{
+  struct husk_container_record *const *list = NULL;
+  husk_error_t err = NULL;
+  cleanup_dir DIR *d = NULL;
+  struct dirent *de;
+  size_t i, n = 0, dirs = 0;
+  int cfd;
+
+  assert_int_equal (husk_store_containers (f->s, &list, &n, &err), 0);
+  for (i = 0; i < n; i++)
+    {
+      struct husk_container_state st = { 0 };
+      cleanup_free char *cfg = NULL;
+      size_t len = 0;
+
+      if (husk_store_container_state (f->s, list[i]->id, &st, &err) < 0)
+        fail_msg ("state of %s: %s", list[i]->id, err->msg);
+      husk_container_state_clear (&st);
+      if (husk_store_container_config (f->s, list[i]->id, &cfg, &len, &err) < 0)
+        fail_msg ("config of %s: %s", list[i]->id, err->msg);
+    }
+  cfd = openat (husk_store_rootfd (f->s), "containers", O_RDONLY | O_DIRECTORY);
+  assert_true (cfd >= 0);
+  d = fdopendir (cfd);
+  assert_non_null (d);
+  while ((de = readdir (d)))
+    {
+      if (strcmp (de->d_name, ".") == 0 || strcmp (de->d_name, "..") == 0
+          || strcmp (de->d_name, "containers.json") == 0)
+        continue;
+      if (!husk_store_is_hex64 (de->d_name))
+        fail_msg ("left over: %s", de->d_name);
+      dirs++;
+    }
+  assert_int_equal (dirs, n);
+}
+
+/* kill -9 of a writer at random moments: repair always restores a
+   consistent store.  */
+static void
+test_kill_writer (void **state)
+{
+  struct fixture *f = *state;
+  husk_error_t err = NULL;
+  int round;
+
+  husk_store_unlock (f->s);
+  for (round = 0; round < 30; round++)
+    {
+      pid_t child = fork ();
+      int status;
+
+      assert_true (child >= 0);
+      if (child == 0)
+        {
+          husk_store_t *s2 = NULL;
+          unsigned i;
+
+          open_store (f, &s2);
+          for (i = 0;; i++)
+            {
+              cleanup_free char *id = husk_store_container_new_id ();
+              char *cmd[] = { NULL };
+              struct husk_container_new c = {
+                .id = id,
+                .image_id = IMAGE_A,
+                .command = cmd,
+                .config = "{}",
+                .config_len = 2,
+                .ephemeral = i % 2 == 0,
+              };
+              struct husk_container_record *const *list = NULL;
+              size_t n = 0;
+
+              if (husk_store_lock (s2, true, &err) < 0
+                  || husk_store_container_create (s2, &c, NULL, &err) < 0)
+                _exit (3);
+              if (i % 3 == 0 && husk_store_containers (s2, &list, &n, &err) == 0 && n > 0
+                  && husk_store_container_remove (s2, list[0]->id, &err) < 0)
+                _exit (4);
+              husk_store_unlock (s2);
+            }
+        }
+      usleep ((useconds_t)(1000 + (round * 1777) % 9000));
+      kill (child, SIGKILL);
+      assert_int_equal (waitpid (child, &status, 0), child);
+      assert_true (WIFSIGNALED (status));
+      assert_int_equal (husk_store_lock (f->s, true, &err), 0);
+      assert_consistent (f);
+      husk_store_unlock (f->s);
+    }
+}
+
 static void
 test_image_in_use (void **state)
 {
@@ -791,6 +888,7 @@ main (void)
     cmocka_unit_test_setup_teardown (test_rundir_and_overlay_remove, setup, teardown),
     cmocka_unit_test_setup_teardown (test_repair, setup, teardown),
     cmocka_unit_test_setup_teardown (test_repair_ephemeral_other_boot, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_kill_writer, setup, teardown),
     cmocka_unit_test_setup_teardown (test_image_in_use, setup, teardown),
     cmocka_unit_test_setup_teardown (test_speed, setup, teardown),
   };
