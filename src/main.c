@@ -352,22 +352,178 @@ static const struct cli_opt opts_container_inspect[] = {
         opts_logs, cmd_logs, NULL, 1, -1, "containers"                                                       \
   }
 
+/* ---- working with containers (issue 4) ---- */
+
+static const struct cli_opt opts_exec[] = {
+  { "detach", 'd', CLI_OPT_BOOL, NULL, "Run the command in the background", NULL, NULL },
+  { "detach-keys", 0, CLI_OPT_STRING, "KEYS", "Key sequence for detaching", "ctrl-p,ctrl-q", NULL },
+  { "env", 'e', CLI_OPT_STRV, "KEY=VALUE", "Set environment variables", NULL, NULL },
+  { "env-file", 0, CLI_OPT_STRV, "FILE", "Read in a file of environment variables", NULL, "files" },
+  { "interactive", 'i', CLI_OPT_BOOL, NULL, "Keep STDIN open even if not attached", NULL, NULL },
+  { "privileged", 0, CLI_OPT_BOOL, NULL, "Give extended privileges to the command", NULL, NULL },
+  { "tty", 't', CLI_OPT_BOOL, NULL, "Allocate a pseudo-TTY", NULL, NULL },
+  { "user", 'u', CLI_OPT_STRING, "USER[:GROUP]", "Username or UID (format: <name|uid>[:<group|gid>])", NULL,
+    NULL },
+  { "workdir", 'w', CLI_OPT_STRING, "DIR", "Working directory inside the container", NULL, NULL },
+  { NULL },
+};
+static const struct cli_opt opts_attach[] = {
+  { "detach-keys", 0, CLI_OPT_STRING, "KEYS", "Key sequence for detaching", "ctrl-p,ctrl-q", NULL },
+  { "no-stdin", 0, CLI_OPT_BOOL, NULL, "Do not attach STDIN", NULL, NULL },
+  { "sig-proxy", 0, CLI_OPT_BOOL, NULL, "Proxy received signals to the container (not with a tty)", "true",
+    NULL },
+  { NULL },
+};
+static const struct cli_opt opts_pause[] = {
+  { "all", 'a', CLI_OPT_BOOL, NULL, "Act on all running containers", NULL, NULL },
+  { NULL },
+};
+static const struct cli_opt opts_stats[] = {
+  { "all", 'a', CLI_OPT_BOOL, NULL, "Show all containers (default shows just running)", NULL, NULL },
+  { "format", 0, CLI_OPT_STRING, "FORMAT", "Pretty-print stats using a Go template or json", NULL, "format" },
+  { "no-stream", 0, CLI_OPT_BOOL, NULL, "Print the first result only and exit", NULL, NULL },
+  { "no-trunc", 0, CLI_OPT_BOOL, NULL, "Do not truncate output", NULL, NULL },
+  { NULL },
+};
+static const struct cli_opt opts_update[] = {
+  { "blkio-weight", 0, CLI_OPT_STRING, "WEIGHT", "Block IO weight (relative weight, 10 to 1000)", NULL,
+    NULL },
+  { "cpu-period", 0, CLI_OPT_STRING, "US", "Limit the CPU CFS period (microseconds)", NULL, NULL },
+  { "cpu-quota", 0, CLI_OPT_STRING, "US", "Limit the CPU CFS quota (microseconds)", NULL, NULL },
+  { "cpu-shares", 'c', CLI_OPT_STRING, "SHARES", "CPU shares (relative weight)", NULL, NULL },
+  { "cpus", 0, CLI_OPT_STRING, "NUMBER", "Number of CPUs", NULL, NULL },
+  { "cpuset-cpus", 0, CLI_OPT_STRING, "CPUS", "CPUs in which to allow execution (0-3, 0,1)", NULL, NULL },
+  { "memory", 'm', CLI_OPT_STRING, "BYTES", "Memory limit (format: <number>[<unit>], b, k, m or g)", NULL,
+    NULL },
+  { "memory-swap", 0, CLI_OPT_STRING, "BYTES", "Swap limit equal to memory plus swap: -1 for unlimited swap",
+    NULL, NULL },
+  { "pids-limit", 0, CLI_OPT_STRING, "N", "Tune the container's pids limit (-1 for unlimited)", NULL, NULL },
+  { "restart", 0, CLI_OPT_STRING, "POLICY", "Restart policy (no, on-failure[:N], always, unless-stopped)",
+    NULL, "no on-failure always unless-stopped" },
+  { NULL },
+};
+static const struct cli_opt opts_cp[] = {
+  { "archive", 'a', CLI_OPT_BOOL, NULL, "Archive mode (copy all uid/gid information)", NULL, NULL },
+  { "follow-link", 'L', CLI_OPT_BOOL, NULL, "Always follow symbolic links in SRC_PATH", NULL, NULL },
+  { NULL },
+};
+static const struct cli_opt opts_diff[] = {
+  { "format", 0, CLI_OPT_STRING, "FORMAT", "Change the output format (json)", NULL, "json" },
+  { NULL },
+};
+static const struct cli_opt opts_commit[] = {
+  { "author", 'a', CLI_OPT_STRING, "AUTHOR", "Author of the image (e.g. \"Jane <jane@example.com>\")", NULL,
+    NULL },
+  { "change", 'c', CLI_OPT_STRV, "INSTRUCTION",
+    "Apply a Dockerfile instruction (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, "
+    "WORKDIR)",
+    NULL, "CMD ENTRYPOINT ENV EXPOSE LABEL ONBUILD STOPSIGNAL USER VOLUME WORKDIR" },
+  { "message", 'm', CLI_OPT_STRING, "MESSAGE", "Commit message", NULL, NULL },
+  { "pause", 'p', CLI_OPT_BOOL, NULL, "Pause the container during the commit", "true", NULL },
+  { "quiet", 'q', CLI_OPT_BOOL, NULL, "Print only the image id", NULL, NULL },
+  { "squash", 0, CLI_OPT_BOOL, NULL, "Squash the image's layers and the new one into one layer", NULL, NULL },
+  { NULL },
+};
+static const struct cli_opt opts_export[] = {
+  { "output", 'o', CLI_OPT_STRING, "FILE", "Write to a file instead of standard output", NULL, "files" },
+  { NULL },
+};
+
+/* A command still being written stays hidden (no help, page or
+   completion is asked of it) until it is done: HUSK_WIP.  */
+#define HUSK_WIP true
+
+#define EXEC_CMD                                                                                             \
+  {                                                                                                          \
+    "exec", NULL, "Run a process in a running container", "[OPTIONS] CONTAINER COMMAND [ARG...]", opts_exec, \
+        cmd_exec, NULL, 2, -1, "containers", HUSK_WIP, true                                                  \
+  }
+#define ATTACH_CMD                                                                                           \
+  {                                                                                                          \
+    "attach", NULL, "Attach to a running container", "[OPTIONS] CONTAINER", opts_attach, cmd_attach, NULL,   \
+        1, 1, "containers", HUSK_WIP                                                                         \
+  }
+#define TOP_CMD                                                                                              \
+  {                                                                                                          \
+    "top", NULL, "Display the running processes of a container",                                             \
+        "CONTAINER [FORMAT-DESCRIPTORS|ps OPTIONS]", opts_none, cmd_top, NULL, 1, -1, "containers",          \
+        HUSK_WIP, true                                                                                       \
+  }
+#define RENAME_CMD                                                                                           \
+  {                                                                                                          \
+    "rename", NULL, "Rename an existing container", "CONTAINER NAME", opts_none, cmd_rename, NULL, 2, 2,     \
+        "containers", HUSK_WIP                                                                               \
+  }
+#define PAUSE_CMD                                                                                            \
+  {                                                                                                          \
+    "pause", NULL, "Pause all the processes in one or more containers",                                      \
+        "[OPTIONS] CONTAINER [CONTAINER...]", opts_pause, cmd_pause, NULL, 0, -1, "containers", HUSK_WIP     \
+  }
+#define UNPAUSE_CMD                                                                                          \
+  {                                                                                                          \
+    "unpause", NULL, "Unpause the processes in one or more containers",                                      \
+        "[OPTIONS] CONTAINER [CONTAINER...]", opts_pause, cmd_unpause, NULL, 0, -1, "containers", HUSK_WIP   \
+  }
+#define STATS_CMD                                                                                            \
+  {                                                                                                          \
+    "stats", NULL, "Display a live stream of container resource usage", "[OPTIONS] [CONTAINER...]",          \
+        opts_stats, cmd_stats, NULL, 0, -1, "containers", HUSK_WIP                                           \
+  }
+#define UPDATE_CMD                                                                                           \
+  {                                                                                                          \
+    "update", NULL, "Update the resource limits of one or more containers",                                  \
+        "[OPTIONS] CONTAINER [CONTAINER...]", opts_update, cmd_update, NULL, 1, -1, "containers", HUSK_WIP   \
+  }
+#define CP_CMD                                                                                               \
+  {                                                                                                          \
+    "cp", NULL, "Copy files between a container and the local filesystem",                                   \
+        "[OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-  or  SRC_PATH|- CONTAINER:DEST_PATH", opts_cp, cmd_cp,     \
+        NULL, 2, 2, "files", HUSK_WIP                                                                        \
+  }
+#define DIFF_CMD                                                                                             \
+  {                                                                                                          \
+    "diff", NULL, "Inspect changes to a container's filesystem", "[OPTIONS] CONTAINER", opts_diff, cmd_diff, \
+        NULL, 1, 1, "containers", HUSK_WIP                                                                   \
+  }
+#define COMMIT_CMD                                                                                           \
+  {                                                                                                          \
+    "commit", NULL, "Create a new image from a container's changes", "[OPTIONS] CONTAINER [IMAGE]",          \
+        opts_commit, cmd_commit, NULL, 1, 2, "containers", HUSK_WIP                                          \
+  }
+#define EXPORT_CMD                                                                                           \
+  {                                                                                                          \
+    "export", NULL, "Export a container's filesystem as a tar archive", "[OPTIONS] CONTAINER", opts_export,  \
+        cmd_export, NULL, 1, 1, "containers", HUSK_WIP                                                       \
+  }
+
 static const struct cli_cmd container_cmds[] = {
+  ATTACH_CMD,
+  COMMIT_CMD,
+  CP_CMD,
   CREATE_CMD,
+  DIFF_CMD,
+  EXEC_CMD,
   { "exists", NULL, "Check if a container exists in local storage", "CONTAINER", opts_none,
     cmd_container_exists, NULL, 1, 1, "containers" },
   { "inspect", NULL, "Display the configuration of a container", "[OPTIONS] CONTAINER [CONTAINER...]",
     opts_container_inspect, cmd_container_inspect, NULL, 1, -1, "containers" },
+  EXPORT_CMD,
   KILL_CMD,
   { "ls", "list ps", "List containers", "[OPTIONS]", cli_opts_ps, cmd_ps, NULL, 0, 0, NULL },
   LOGS_CMD,
+  PAUSE_CMD,
   { "prune", NULL, "Remove all stopped containers", "[OPTIONS]", opts_container_prune, cmd_container_prune,
     NULL, 0, 0, NULL },
+  RENAME_CMD,
   RESTART_CMD,
   RM_CMD,
   RUN_CMD,
   START_CMD,
+  STATS_CMD,
   STOP_CMD,
+  TOP_CMD,
+  UNPAUSE_CMD,
+  UPDATE_CMD,
   WAIT_CMD,
   { NULL },
 };
@@ -401,10 +557,16 @@ static const struct cli_cmd system_cmds[] = {
 static const struct cli_opt opts_completion[] = { { NULL } };
 
 const struct cli_cmd cli_commands[] = {
+  ATTACH_CMD,
+  COMMIT_CMD,
   { "completion", NULL, "Generate shell autocompletions", "bash|zsh|fish", opts_completion, cmd_completion,
     NULL, 1, 1, "bash zsh fish" },
   { "container", NULL, "Manage containers", NULL, NULL, NULL, container_cmds, 0, 0, NULL },
+  CP_CMD,
   CREATE_CMD,
+  DIFF_CMD,
+  EXEC_CMD,
+  EXPORT_CMD,
   { "help", NULL, "Help about any command", "[COMMAND...]", opts_help, cmd_help, NULL, 0, -1, "commands" },
   HISTORY_CMD,
   { "image", NULL, "Manage images", NULL, NULL, NULL, image_cmds, 0, 0, NULL },
@@ -419,9 +581,11 @@ const struct cli_cmd cli_commands[] = {
   { "logout", NULL, "Log out of a registry", "[OPTIONS] [REGISTRY]", opts_logout, cmd_logout, NULL, 0, 1,
     NULL },
   LOGS_CMD,
+  PAUSE_CMD,
   { "ps", NULL, "List containers", "[OPTIONS]", cli_opts_ps, cmd_ps, NULL, 0, 0, NULL },
   PULL_CMD,
   PUSH_CMD,
+  RENAME_CMD,
   RESTART_CMD,
   RM_CMD,
   { "rmi", NULL, "Remove one or more images from local storage", "[OPTIONS] IMAGE [IMAGE...]", opts_rmi,
@@ -431,10 +595,14 @@ const struct cli_cmd cli_commands[] = {
   { "search", NULL, "Search a registry for images", "[OPTIONS] TERM", opts_search, cmd_search, NULL, 1, 1,
     NULL },
   START_CMD,
+  STATS_CMD,
   STOP_CMD,
   { "system", NULL, "Manage husk", NULL, NULL, NULL, system_cmds, 0, 0, NULL },
   TAG_CMD,
+  TOP_CMD,
+  UNPAUSE_CMD,
   UNTAG_CMD,
+  UPDATE_CMD,
   { "version", NULL, "Display the husk version information", "[OPTIONS]", opts_version, cmd_version, NULL, 0,
     0, NULL },
   WAIT_CMD,

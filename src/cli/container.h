@@ -103,6 +103,18 @@ int cmd_wait (struct cli_ctx *, struct cli_args *, husk_error_t *);
 int cmd_logs (struct cli_ctx *, struct cli_args *, husk_error_t *);
 int cmd_container_prune (struct cli_ctx *, struct cli_args *, husk_error_t *);
 int cmd_container_exists (struct cli_ctx *, struct cli_args *, husk_error_t *);
+int cmd_exec (struct cli_ctx *, struct cli_args *, husk_error_t *);
+int cmd_attach (struct cli_ctx *, struct cli_args *, husk_error_t *);
+int cmd_top (struct cli_ctx *, struct cli_args *, husk_error_t *);
+int cmd_rename (struct cli_ctx *, struct cli_args *, husk_error_t *);
+int cmd_pause (struct cli_ctx *, struct cli_args *, husk_error_t *);
+int cmd_unpause (struct cli_ctx *, struct cli_args *, husk_error_t *);
+int cmd_stats (struct cli_ctx *, struct cli_args *, husk_error_t *);
+int cmd_update (struct cli_ctx *, struct cli_args *, husk_error_t *);
+int cmd_cp (struct cli_ctx *, struct cli_args *, husk_error_t *);
+int cmd_diff (struct cli_ctx *, struct cli_args *, husk_error_t *);
+int cmd_commit (struct cli_ctx *, struct cli_args *, husk_error_t *);
+int cmd_export (struct cli_ctx *, struct cli_args *, husk_error_t *);
 
 /* Option lists of the container commands (main.c).  */
 extern const struct cli_opt cli_opts_ps[];
