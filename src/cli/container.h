@@ -89,6 +89,25 @@ int cli_container_start (husk_store_t *s, const char *id, const struct cli_start
 /* Parse a signal: "SIGTERM", "TERM", "15", "sigkill".  */
 int cli_parse_signal (const char *s, int *out, husk_error_t *err);
 
+/* A running container whose cgroup freezer says frozen (pause).  Read
+   from the cgroup at each call (attach.c).  */
+bool cli_container_paused (const struct husk_container_state *st);
+/* Thaw a paused container (nothing to do when it is not paused): a frozen
+   task acts on no signal, on cgroup v1 not even SIGKILL.  */
+int cli_container_thaw (const char *id, const struct husk_container_state *st, husk_error_t *err);
+/* husk_container_status_name (), or "paused".  */
+const char *cli_container_status_name (const struct husk_container_state *st);
+
+/* Remove every container that does not run (container prune, system
+   prune; lifecycle.c).  The ids removed are appended to *removed and,
+   when reclaimed is not NULL, the bytes their directories held are added
+   to it.  A container that fails is reported on stderr and makes the
+   result HUSK_EXIT_FAILURE (positive); negative only when the list cannot
+   be read.  */
+int cli_container_prune_stopped (husk_store_t *s, char ***removed, uint64_t *reclaimed, husk_error_t *err);
+/* rm -f of one container id: stop it if it runs, then remove it.  */
+int cli_container_remove_force (husk_store_t *s, const char *id, husk_error_t *err);
+
 /* Commands.  */
 int cmd_run (struct cli_ctx *, struct cli_args *, husk_error_t *);
 int cmd_create (struct cli_ctx *, struct cli_args *, husk_error_t *);

@@ -135,9 +135,9 @@ container_state_json (const struct husk_container_state *st)
   bool running = st->status == HUSK_CONTAINER_RUNNING || st->status == HUSK_CONTAINER_STOPPING;
 
   husk_json_set_string (o, "OciVersion", "1.0.2");
-  husk_json_set_string (o, "Status", husk_container_status_name (st->status));
+  husk_json_set_string (o, "Status", cli_container_status_name (st));
   husk_json_set_bool (o, "Running", running);
-  husk_json_set_bool (o, "Paused", false);
+  husk_json_set_bool (o, "Paused", cli_container_paused (st));
   husk_json_set_bool (o, "Restarting", false);
   husk_json_set_bool (o, "OOMKilled", st->oom_killed);
   husk_json_set_bool (o, "Dead", false);

@@ -14,6 +14,7 @@
    failure is 125.  With several arguments each failure is printed as
    "Error: ..." and the others still run.  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@
 #include <unistd.h>
 
 #include "container.h"
+#include "husk/fs.h"
 #include "husk/util.h"
 
 /* How long past the stop timeout we wait for the monitor's EXIT before
@@ -361,7 +363,11 @@ stop_container (husk_store_t *s, const char *id, int sig, int timeout, husk_erro
   /* Opened now, while the pid is known to be the monitor's.  */
   if (monitor)
     monfd = pidfd_open (st.monitor_pid);
+  /* A paused container could not act on the stop signal.  */
+  ret = cli_container_thaw (id, &st, err);
   husk_container_state_clear (&st);
+  if (ret < 0)
+    return ret;
   if (!active && !monitor)
     return 0;
 
@@ -705,25 +711,19 @@ cmd_rm (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
 }
 
 int
-cmd_container_prune (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
+cli_container_prune_stopped (husk_store_t *s, char ***removed, uint64_t *reclaimed, husk_error_t *err)
 {
   cleanup_strv char **ids = NULL;
-  husk_store_t *s;
   int ret = 0;
   size_t i;
 
-  if (!cli_bool (a, "force")
-      && !cli_confirm (
-          "WARNING! This will remove all non running containers.\nAre you sure you want to continue?"))
-    return 0;
-  if (cli_store_writer (ctx, &s, err) < 0)
-    return -1;
   if (all_ids (s, &ids, err) < 0)
     return -1;
   for (i = 0; ids[i]; i++)
     {
       struct husk_container_state st;
       husk_error_t one = NULL;
+      unsigned long long bytes = 0;
       bool busy, monitor;
 
       if (husk_store_container_state (s, ids[i], &st, &one) < 0)
@@ -737,6 +737,12 @@ cmd_container_prune (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
       husk_container_state_clear (&st);
       if (busy)
         continue;
+      if (reclaimed)
+        {
+          cleanup_free char *dir = husk_store_container_dir (s, ids[i]);
+          if (husk_du_at (AT_FDCWD, dir, &bytes, &one) < 0)
+            husk_error_release (&one);
+        }
       /* Exited, its monitor finishing or waiting to restart it: settle it.  */
       if ((monitor && stop_container (s, ids[i], SIGKILL, 0, &one) < 0)
           || remove_container (s, ids[i], ids[i], &one) < 0)
@@ -752,10 +758,41 @@ cmd_container_prune (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
           husk_error_release (&one);
           continue;
         }
-      printf ("%s\n", ids[i]);
-      fflush (stdout);
+      if (reclaimed)
+        *reclaimed += bytes;
+      strv_append (removed, ids[i]);
     }
   return ret;
+}
+
+int
+cmd_container_prune (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
+{
+  cleanup_strv char **removed = NULL;
+  husk_store_t *s;
+  int ret;
+  size_t i;
+
+  if (!cli_bool (a, "force")
+      && !cli_confirm (
+          "WARNING! This will remove all non running containers.\nAre you sure you want to continue?"))
+    return 0;
+  if (cli_store_writer (ctx, &s, err) < 0)
+    return -1;
+  ret = cli_container_prune_stopped (s, &removed, NULL, err);
+  for (i = 0; ret >= 0 && removed && removed[i]; i++)
+    printf ("%s\n", removed[i]);
+  return ret;
+}
+
+int
+cli_container_remove_force (husk_store_t *s, const char *id, husk_error_t *err)
+{
+  struct lifecycle l = { 0 };
+
+  l.s = s;
+  l.force = true;
+  return rm_one (&l, id, err);
 }
 
 /* ---- wait, exists ---- */

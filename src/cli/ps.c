@@ -364,7 +364,10 @@ status_string (const struct husk_container_record *r, const struct husk_containe
     case HUSK_CONTAINER_RUNNING:
     case HUSK_CONTAINER_STOPPING:
       d = husk_human_duration (now - (st->started_at ? st->started_at : r->created) / 1000000000LL);
-      return xasprintf ("Up %s%s", d, st->status == HUSK_CONTAINER_STOPPING ? " (stopping)" : "");
+      return xasprintf ("Up %s%s", d,
+                        st->status == HUSK_CONTAINER_STOPPING ? " (stopping)"
+                        : cli_container_paused (st)           ? " (Paused)"
+                                                              : "");
     case HUSK_CONTAINER_EXITED:
       if (st->finished_at == 0)
         return xasprintf ("Exited (%d)", st->exit_code);
@@ -551,7 +554,7 @@ ps_row (husk_store_t *s, const struct ps_item *it, const struct ps_opts *po)
       husk_json_set_string (o, "RunningFor", ago);
     }
   set_string_if (o, po, F_PORTS, "Ports", "");
-  set_string_if (o, po, F_STATE, "State", husk_container_status_name (it->st.status));
+  set_string_if (o, po, F_STATE, "State", cli_container_status_name (&it->st));
   if (shown (po, F_STATUS))
     {
       cleanup_free char *status = status_string (r, &it->st);
@@ -596,7 +599,7 @@ ps_json (husk_store_t *s, const struct ps_item *it, const struct ps_opts *po)
   husk_json_set (o, "Command", husk_json_from_strv (r->command ? r->command : (char *const[]){ NULL }));
   husk_json_set_int (o, "Created", r->created / 1000000000LL);
   husk_json_set_string (o, "CreatedAt", ago);
-  husk_json_set_string (o, "State", husk_container_status_name (it->st.status));
+  husk_json_set_string (o, "State", cli_container_status_name (&it->st));
   husk_json_set_string (o, "Status", status);
   husk_json_set (o, "Names", names);
   husk_json_set (o, "Labels", r->labels ? husk_json_clone (r->labels) : husk_json_new_null ());

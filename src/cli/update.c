@@ -1,0 +1,12 @@
+/* husk: update (being written).  */
+#include <errno.h>
+
+#include "container.h"
+
+int
+cmd_update (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
+{
+  (void)ctx;
+  (void)a;
+  return husk_make_error (err, ENOSYS, "update: not implemented yet");
+}
