@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "husk/error.h"
 #include "husk/json.h"
@@ -125,5 +126,51 @@ int husk_image_import (husk_store_t *s, int in_fd, char *const *changes, const c
    of the compressed blob.  Shared lock held by the caller.  */
 int husk_image_layer_export (husk_store_t *s, const char *diff_id, enum husk_compression compression,
                              int out_fd, struct husk_layer_diff_result *res, husk_error_t *err);
+
+
+/* ---- a container's files: cp, diff, export (container-fs.c) ----
+
+   Paths on the container's side are resolved inside rootfd (openat2
+   RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS), everything below them by fd
+   with O_NOFOLLOW: a symlink swapped in meanwhile fails the copy, it
+   never leads out of the root.  Ids are numeric (no NSS).  */
+
+/* stat (lstat unless follow) of path inside rootfd.  */
+int husk_fs_stat_in_root (int rootfd, const char *path, bool follow, struct stat *st, husk_error_t *err);
+
+struct husk_fs_change
+{
+  char *path; /* "/etc/passwd" */
+  char kind;  /* 'A' added, 'C' changed, 'D' deleted */
+};
+/* What an overlay upper dir changes over its lower dirs (bottom first),
+   read from the upper dir alone: a whiteout is D, a name a lower has is C,
+   others A (directories included).  Sorted by path.  */
+int husk_fs_changes (int upperfd, char *const *lower_dirs, struct husk_fs_change **out, size_t *n,
+                     husk_error_t *err);
+void husk_fs_changes_free (struct husk_fs_change *c, size_t n);
+
+/* Write path (inside rootfd; follow: a symlink there is followed, inside
+   the root) as a tar stream to out_fd.  Entries are named name, name/...;
+   name "" writes a directory's contents without an entry for itself (then
+   top-level names in skip, NULL-terminated or NULL, are left out).  */
+int husk_fs_tar_write (int rootfd, const char *path, bool follow, const char *name, const char *const *skip,
+                       int out_fd, husk_error_t *err);
+
+enum husk_fs_owner
+{
+  HUSK_FS_OWNER_KEEP, /* the ids of the stream */
+  HUSK_FS_OWNER_ROOT, /* 0:0 */
+  HUSK_FS_OWNER_NONE, /* no chown: the caller's ids */
+};
+struct husk_fs_extract_opts
+{
+  enum husk_fs_owner owner;
+};
+/* Extract a (maybe compressed) tar stream into the directory destfd, which
+   is the root for every entry: ".." is refused, a symlink in the tree can
+   only lead to another place below destfd.  An existing non-directory is
+   replaced; a directory over a non-directory (or the reverse) is an error.  */
+int husk_fs_tar_extract (int destfd, int in_fd, const struct husk_fs_extract_opts *o, husk_error_t *err);
 
 #endif

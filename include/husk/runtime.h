@@ -257,4 +257,14 @@ int husk_passwd_resolve (int rootfd, const char *user, char *const *group_add, s
                          husk_error_t *err);
 void husk_user_ids_free (struct husk_user_ids *ids);
 
+/* ---- a stopped container's files (rootfs-view.c) ---- */
+
+/* Move the calling process into a mount namespace of its own (propagation
+   private: nothing mounted here reaches the host's namespace) and mount the
+   root filesystem r there as a container start would (overlay, userxattr
+   in a user namespace); returns an O_DIRECTORY fd to its root.  The mount
+   lives only as long as the process and its namespace: for short-lived
+   commands (cp, export, commit).  Rootless: after husk_userns_enter.  */
+int husk_rootfs_mount_private (const struct husk_rootfs *r, husk_error_t *err);
+
 #endif
