@@ -316,4 +316,45 @@ int husk_store_container_remove (husk_store_t *s, const char *id, husk_error_t *
 char *husk_store_container_dir (husk_store_t *s, const char *id);
 int husk_store_container_rundir (husk_store_t *s, const char *id, bool create, char **out, husk_error_t *err);
 
+/* ---- events ----
+
+   <runroot>/events.log: one JSON line per event, appended with a single
+   write (O_APPEND), in Podman's event JSON:
+     {"ID":..., "Image":..., "Name":..., "Status":"start",
+      "Time":"<RFC3339Nano>", "Type":"container", "Attributes":{...},
+      "ContainerExitCode":N (die only), "timeNano":N}
+   Attributes hold strings only: image and name for containers, the
+   caller's extra attributes (numbers printed as decimals) and, when the
+   caller passes an object "labels", each label flattened as key=value.
+   Past 1 MiB the file is renamed to events.log.1 (the previous .1 is
+   lost); readers read .1 first.  Writing an event never fails the
+   command: a failure is warned about once per process.  */
+
+/* type: "container", "image", "volume"; action: create, start, die,
+   stop, kill, remove, restart, pull, push, tag, untag, commit, exec,
+   attach, pause, unpause, health_status ...  id, name, attributes may be
+   NULL.  "Image" is attributes' "image" string; "ContainerExitCode" its
+   "exitCode".  */
+void husk_store_event (husk_store_t *s, const char *type, const char *action, const char *id,
+                       const char *name, const husk_json_t *attributes);
+
+/* A container event: name, image and labels are read from the
+   container's config.json ("Name", "ImageName", "Config.Labels", as the
+   CLI writes it; no lock needed), so call it before a remove.  extra
+   (may be NULL) adds attributes (exitCode, signal ...).  */
+void husk_store_event_container (husk_store_t *s, const char *action, const char *id, const husk_json_t *extra);
+
+/* Called with each event (the parsed line, owned by the reader) in file
+   order; a negative return stops the read with that error, a positive
+   one stops it with success.  */
+typedef int (*husk_store_event_fn) (const husk_json_t *event, void *ctx, husk_error_t *err);
+
+/* Read events whose time is in [since, until] (ns; 0: unbounded) from
+   events.log.1 then events.log.  follow: then wait for new lines
+   (inotify) until stop_fd (>= 0) becomes readable, or until is reached;
+   without follow return at the end of the file.  Malformed lines are
+   skipped.  */
+int husk_store_events_read (husk_store_t *s, int64_t since, int64_t until, bool follow, int stop_fd,
+                            husk_store_event_fn fn, void *ctx, husk_error_t *err);
+
 #endif
