@@ -171,6 +171,12 @@ int husk_cgroup_stats (struct husk_cgroup *cg, struct husk_cgroup_stats *stats, 
    first controller).  *pids is malloc'd.  */
 int husk_cgroup_pids (struct husk_cgroup *cg, pid_t **pids, size_t *n, husk_error_t *err);
 
+/* Write the resource limits set in LIMITS (memory, cpu, pids, blkio,
+   cpuset; devices untouched) into an existing cgroup: `update` of a
+   running container.  A v1 memory limit below the usage the kernel cannot
+   reclaim fails with EBUSY.  */
+int husk_cgroup_update (struct husk_cgroup *cg, const struct husk_cgroup_limits *limits, husk_error_t *err);
+
 /* Freeze (pause) or thaw (unpause), waiting until the state is reached.  */
 int husk_cgroup_freeze (struct husk_cgroup *cg, bool frozen, husk_error_t *err);
 

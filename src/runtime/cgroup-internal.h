@@ -35,6 +35,9 @@ struct husk_cgroup_backend
   int (*stats) (struct husk_cgroup *cg, struct husk_cgroup_stats *stats, husk_error_t *err);
   int (*pids) (struct husk_cgroup *cg, pid_t **pids, size_t *n, husk_error_t *err);
   int (*freeze) (struct husk_cgroup *cg, bool frozen, husk_error_t *err);
+  /* Write the resource limits set in LIMITS (update of a running
+     container); devices are left alone.  */
+  int (*update) (struct husk_cgroup *cg, const struct husk_cgroup_limits *limits, husk_error_t *err);
 };
 
 extern const struct husk_cgroup_backend husk_cgroup_backend_v1;

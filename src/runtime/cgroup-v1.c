@@ -282,6 +282,39 @@ v1_create (struct husk_cgroup *cg, const struct husk_cgroup_limits *l, husk_erro
   return ret;
 }
 
+/* The kernel keeps memory.limit_in_bytes <= memory.memsw.limit_in_bytes:
+   raising the memory limit above the current memsw limit needs memsw
+   raised first (set_memory writes memory first, right when lowering).  */
+static int
+v1_update (struct husk_cgroup *cg, const struct husk_cgroup_limits *l, husk_error_t *err)
+{
+  cleanup_free char *mem = ctrl_dir (cg, "memory");
+  int64_t swap = husk_cgroup_memory_swap (l);
+  int ret;
+
+  if (l->memory && mem && husk_cgroup_file_exists (mem, "memory.memsw.limit_in_bytes"))
+    {
+      husk_error_t e = NULL;
+      uint64_t cur = 0;
+
+      if (husk_cgroup_read_u64 (mem, "memory.memsw.limit_in_bytes", &cur, &e) == 0 && cur != 0
+          && (uint64_t)l->memory > cur)
+        {
+          ret = set_i64 (cg, "memory", "memory.memsw.limit_in_bytes", swap > 0 ? swap : -1, "memory-swap",
+                         err);
+          if (ret < 0)
+            return ret;
+        }
+      husk_error_release (&e);
+    }
+  ret = set_memory (cg, l, err);
+  if (ret == 0)
+    ret = set_cpu (cg, l, err);
+  if (ret == 0)
+    ret = set_pids_blkio (cg, l, err);
+  return ret;
+}
+
 static int
 v1_attach (struct husk_cgroup *cg, pid_t pid, husk_error_t *err)
 {
@@ -482,4 +515,5 @@ const struct husk_cgroup_backend husk_cgroup_backend_v1 = {
   .stats = v1_stats,
   .pids = v1_pids,
   .freeze = v1_freeze,
+  .update = v1_update,
 };

@@ -229,6 +229,18 @@ v2_create (struct husk_cgroup *cg, const struct husk_cgroup_limits *l, husk_erro
 }
 
 static int
+v2_update (struct husk_cgroup *cg, const struct husk_cgroup_limits *l, husk_error_t *err)
+{
+  int ret = set_memory (cg, l, err);
+
+  if (ret == 0)
+    ret = set_cpu (cg, l, err);
+  if (ret == 0)
+    ret = set_pids_io (cg, l, err);
+  return ret;
+}
+
+static int
 v2_attach (struct husk_cgroup *cg, pid_t pid, husk_error_t *err)
 {
   cleanup_free char *s = xasprintf ("%d", (int)pid);
@@ -385,6 +397,7 @@ const struct husk_cgroup_backend husk_cgroup_backend_v2 = {
   .stats = v2_stats,
   .pids = v2_pids,
   .freeze = v2_freeze,
+  .update = v2_update,
 };
 
 /* ---------------------------------------------------------------------- */

@@ -1078,6 +1078,20 @@ husk_cgroup_pids (struct husk_cgroup *cg, pid_t **pids, size_t *n, husk_error_t 
 }
 
 int
+husk_cgroup_update (struct husk_cgroup *cg, const struct husk_cgroup_limits *limits, husk_error_t *err)
+{
+  int ret;
+
+  if (cg->backend == NULL)
+    return husk_make_error (err, ENOTSUP, "updating limits needs a cgroup: %s",
+                            detected.why ? detected.why : "none");
+  ret = husk_cgroup_limits_validate (limits, err);
+  if (ret < 0)
+    return ret;
+  return cg->backend->update (cg, limits, err);
+}
+
+int
 husk_cgroup_freeze (struct husk_cgroup *cg, bool frozen, husk_error_t *err)
 {
   if (cg->backend == NULL)
