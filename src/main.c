@@ -548,9 +548,26 @@ static const struct cli_cmd image_cmds[] = {
   { NULL },
 };
 
+static const struct cli_opt opts_system_prune[] = {
+  { "all", 'a', CLI_OPT_BOOL, NULL, "Remove all unused images, not just dangling ones", NULL, NULL },
+  { "force", 'f', CLI_OPT_BOOL, NULL, "Do not prompt for confirmation", NULL, NULL },
+  { "volumes", 0, CLI_OPT_BOOL, NULL, "Prune volumes too (husk has none yet: accepted for scripts)", NULL,
+    NULL },
+  { NULL },
+};
+
+static const struct cli_opt opts_system_reset[] = {
+  { "force", 'f', CLI_OPT_BOOL, NULL, "Do not prompt for confirmation", NULL, NULL },
+  { NULL },
+};
+
 static const struct cli_cmd system_cmds[] = {
   { "df", NULL, "Show husk disk usage", "[OPTIONS]", opts_df, cmd_system_df, NULL, 0, 0, NULL },
   { "info", NULL, "Display husk system information", "[OPTIONS]", opts_info, cmd_info, NULL, 0, 0, NULL },
+  { "prune", NULL, "Remove stopped containers and unused images", "[OPTIONS]", opts_system_prune,
+    cmd_system_prune, NULL, 0, 0, NULL, HUSK_WIP },
+  { "reset", NULL, "Remove all containers and images and wipe the store", "[OPTIONS]", opts_system_reset,
+    cmd_system_reset, NULL, 0, 0, NULL, HUSK_WIP },
   { NULL },
 };
 
@@ -601,6 +618,8 @@ const struct cli_cmd cli_commands[] = {
   TAG_CMD,
   TOP_CMD,
   UNPAUSE_CMD,
+  { "unshare", NULL, "Run a command in the rootless user namespace", "[COMMAND [ARG...]]", opts_none,
+    cmd_unshare, NULL, 0, -1, "files", HUSK_WIP, true },
   UNTAG_CMD,
   UPDATE_CMD,
   { "version", NULL, "Display the husk version information", "[OPTIONS]", opts_version, cmd_version, NULL, 0,

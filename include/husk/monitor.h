@@ -87,6 +87,9 @@ struct husk_monitor_config
 
   bool auto_remove; /* --rm */
   struct husk_restart_policy restart;
+  /* --timeout: seconds after each start before pid 1 gets SIGKILL (its
+     exit code is then 255, as Podman's); 0: none.  */
+  unsigned timeout;
 
   /* One end of a SOCK_SEQPACKET socketpair: an attach client already
      connected (the foreground `run`/`start -a`), or -1.  The monitor keeps

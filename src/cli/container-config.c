@@ -127,6 +127,7 @@
       { "stop-timeout", 0,   CLI_OPT_STRING, "SECONDS", "Timeout to stop the container before killing it",        \
         "10",           NULL },                                                                                   \
       { "sysctl", 0, CLI_OPT_STRV, "KEY=VALUE", "Sysctl options", NULL, NULL },                                   \
+      { "timeout", 0, CLI_OPT_STRING, "SECONDS", "Kill the container after SECONDS (0: no limit)", "0", NULL },    \
       { "tmpfs", 0, CLI_OPT_STRV, "PATH[:OPTIONS]", "Mount a tmpfs directory", NULL, NULL },                      \
       { "tty", 't', CLI_OPT_BOOL, NULL, "Allocate a pseudo-TTY", NULL, NULL },                                    \
       { "ulimit", 0, CLI_OPT_STRV, "NAME=SOFT[:HARD]", "Ulimit options", NULL, NULL },                            \
@@ -791,6 +792,13 @@ cli_container_config_build (const struct cli_args *a, const char *id, const stru
           return husk_make_error (err, EINVAL, "invalid --stop-timeout \"%s\": a number of seconds", v);
       }
     husk_json_set_int (cfg, "StopTimeout", t);
+  }
+  {
+    uint64_t t = 0;
+    v = cli_string (a, "timeout");
+    if (v && (!husk_parse_u64 (v, &t) || t > UINT32_MAX))
+      return husk_make_error (err, 0, "invalid --timeout \"%s\": a number of seconds", v);
+    husk_json_set_int (cfg, "Timeout", (int64_t)t);
   }
   husk_json_set_bool (cfg, "Tty", cli_bool (a, "tty"));
   husk_json_set_bool (cfg, "OpenStdin", cli_bool (a, "interactive"));

@@ -435,6 +435,7 @@ cli_container_spec_build (husk_store_t *s, const char *id, const husk_json_t *c,
   sp->mon.log_path = keep (sp, xasprintf ("%s/ctr.log", dir));
   sp->mon.log_max_size = (uint64_t)husk_json_int (husk_json_get (lc, "MaxSize"), 0);
   sp->mon.auto_remove = husk_json_bool (husk_json_get (hc, "AutoRemove"), false);
+  sp->mon.timeout = (unsigned)husk_json_int (husk_json_get (cfg, "Timeout"), 0);
   {
     const char *name = json_str (rp, "Name", "");
     if (*name && husk_restart_policy_parse (name, &sp->mon.restart, err) < 0)

@@ -134,6 +134,9 @@ int cmd_cp (struct cli_ctx *, struct cli_args *, husk_error_t *);
 int cmd_diff (struct cli_ctx *, struct cli_args *, husk_error_t *);
 int cmd_commit (struct cli_ctx *, struct cli_args *, husk_error_t *);
 int cmd_export (struct cli_ctx *, struct cli_args *, husk_error_t *);
+int cmd_system_prune (struct cli_ctx *, struct cli_args *, husk_error_t *);
+int cmd_system_reset (struct cli_ctx *, struct cli_args *, husk_error_t *);
+int cmd_unshare (struct cli_ctx *, struct cli_args *, husk_error_t *);
 
 /* Option lists of the container commands (main.c).  */
 extern const struct cli_opt cli_opts_ps[];

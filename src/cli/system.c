@@ -1,5 +1,6 @@
-/* husk: version, info, system df.  */
+/* husk: version, info, system df, system prune, system reset, unshare.  */
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,8 +11,10 @@
 #include <linux/magic.h>
 
 #include "cli.h"
+#include "container.h"
 #include "husk/fs.h"
 #include "husk/template.h"
+#include "husk/userns.h"
 #include "husk/util.h"
 
 static int
@@ -278,4 +281,232 @@ cmd_system_df (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
   if (o.format && strcmp (o.format, "json") == 0)
     return husk_output_inspect (stdout, rows, NULL, err);
   return husk_output_list (stdout, rows, &listing, &o, err);
+}
+
+/* ---- system prune, system reset ---- */
+
+/* Bytes of the layers the store holds (what removing images frees).  */
+static uint64_t
+layers_size (husk_store_t *s)
+{
+  struct husk_store_usage u;
+  husk_error_t e = NULL;
+
+  if (husk_store_usage (s, &u, &e) < 0)
+    {
+      husk_error_release (&e);
+      return 0;
+    }
+  return u.layers_size;
+}
+
+/* Remove the images nothing uses: dangling ones, or with all every one
+   no container uses.  Exclusive lock taken here.  */
+static int
+prune_images (husk_store_t *s, bool all, char ***removed, uint64_t *reclaimed, husk_error_t *err)
+{
+  struct husk_image_record *const *images;
+  cleanup_strv char **ids = NULL;
+  uint64_t before;
+  size_t n, i;
+  int ret;
+
+  ret = husk_store_lock (s, true, err);
+  if (ret < 0)
+    return ret;
+  before = layers_size (s);
+  ret = husk_store_images (s, &images, &n, err);
+  for (i = 0; ret >= 0 && i < n; i++)
+    if ((all || strv_len (images[i]->names) == 0) && !husk_store_image_in_use (s, images[i]->id))
+      strv_append (&ids, images[i]->id);
+  for (i = 0; ret >= 0 && ids && ids[i]; i++)
+    {
+      ret = husk_store_image_remove (s, ids[i], err);
+      if (ret >= 0)
+        strv_append (removed, ids[i]);
+    }
+  *reclaimed += before - layers_size (s);
+  husk_store_unlock (s);
+  return ret < 0 ? ret : 0;
+}
+
+static void
+print_section (const char *title, char *const *ids)
+{
+  size_t i;
+
+  if (ids == NULL || ids[0] == NULL)
+    return;
+  printf ("%s\n", title);
+  for (i = 0; ids[i]; i++)
+    printf ("%s\n", ids[i]);
+}
+
+int
+cmd_system_prune (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
+{
+  bool all = cli_bool (a, "all");
+  cleanup_strv char **containers = NULL;
+  cleanup_strv char **images = NULL;
+  cleanup_free char *human = NULL;
+  cleanup_free char *question = NULL;
+  uint64_t reclaimed = 0;
+  husk_store_t *s;
+  int ret, code;
+
+  /* husk has no networks, volumes or build cache: the list names only
+     what a prune here can remove.  */
+  question = xasprintf (
+      "WARNING! This command removes:\n\t- all stopped containers\n\t- %s\n%s\n"
+      "Are you sure you want to continue?",
+      all ? "all images without at least one container associated with them" : "all dangling images",
+      cli_bool (a, "volumes") ? "\t- all volumes not used by at least one container\n" : "");
+  if (!cli_bool (a, "force") && !cli_confirm (question))
+    return 0;
+  if (cli_store_writer (ctx, &s, err) < 0)
+    return -1;
+  code = cli_container_prune_stopped (s, &containers, &reclaimed, err);
+  if (code < 0)
+    return code;
+  ret = prune_images (s, all, &images, &reclaimed, err);
+  print_section ("Deleted Containers", containers);
+  print_section ("Deleted Images", images);
+  if (ret < 0)
+    return ret;
+  human = husk_human_size (reclaimed);
+  printf ("Total reclaimed space: %s\n", human);
+  return code;
+}
+
+/* Remove everything inside the directory at path, not the directory: it
+   may be a mount point, or a path the user chose with --root.  */
+static int
+wipe_dir (const char *path, husk_error_t *err)
+{
+  cleanup_dir DIR *d = opendir (path);
+  struct dirent *de;
+
+  if (d == NULL)
+    {
+      if (errno == ENOENT)
+        return 0;
+      return husk_make_error (err, errno, "opening %s", path);
+    }
+  while ((de = readdir (d)))
+    {
+      if (strcmp (de->d_name, ".") == 0 || strcmp (de->d_name, "..") == 0)
+        continue;
+      if (husk_rm_rf_at (dirfd (d), de->d_name, err) < 0)
+        return husk_error_wrap (err, "removing %s/%s", path, de->d_name);
+    }
+  return 0;
+}
+
+/* rm -f of every container; each failure is printed, the first one is
+   the result.  */
+static int
+remove_all_containers (husk_store_t *s, husk_error_t *err)
+{
+  struct husk_container_record *const *recs;
+  cleanup_strv char **ids = NULL;
+  size_t n, i;
+  int ret;
+
+  ret = husk_store_lock (s, false, err);
+  if (ret < 0)
+    return ret;
+  ret = husk_store_containers (s, &recs, &n, err);
+  for (i = 0; ret >= 0 && i < n; i++)
+    strv_append (&ids, recs[i]->id);
+  husk_store_unlock (s);
+  if (ret < 0)
+    return ret;
+  for (i = 0; ids && ids[i]; i++)
+    {
+      husk_error_t one = NULL;
+      if (cli_container_remove_force (s, ids[i], &one) < 0)
+        {
+          /* Gone meanwhile is what we wanted; anything else is reported
+             and the store is wiped below all the same.  */
+          if (one->status != ENOENT && husk_error_exit_code (&one) != 1)
+            fprintf (stderr, "Error: %s\n", one->msg);
+          husk_error_release (&one);
+        }
+    }
+  return 0;
+}
+
+int
+cmd_system_reset (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
+{
+  struct husk_image_record *const *images;
+  cleanup_strv char **ids = NULL;
+  husk_store_t *s;
+  size_t n, i;
+  int ret;
+
+  if (cli_store_writer (ctx, &s, err) < 0)
+    return -1;
+  if (!cli_bool (a, "force"))
+    {
+      cleanup_free char *question
+          = xasprintf ("WARNING! This will remove:\n\t- all containers\n\t- all images\n"
+                       "\t- the graphRoot directory: \"%s\"\n\t- the runRoot directory: \"%s\"\n"
+                       "Are you sure you want to continue?",
+                       husk_store_root (s), husk_store_runroot (s));
+      if (!cli_confirm (question))
+        return 0;
+    }
+  ret = remove_all_containers (s, err);
+  if (ret < 0)
+    return ret;
+  ret = husk_store_lock (s, true, err);
+  if (ret < 0)
+    return ret;
+  ret = husk_store_images (s, &images, &n, err);
+  for (i = 0; ret >= 0 && i < n; i++)
+    strv_append (&ids, images[i]->id);
+  for (i = 0; ret >= 0 && ids && ids[i]; i++)
+    ret = husk_store_image_remove (s, ids[i], err);
+  /* Whatever is left (a record a failed remove kept, stray files) goes
+     with the directories' contents: reset means an empty store.  */
+  if (ret < 0)
+    {
+      fprintf (stderr, "Error: %s\n", (*err)->msg);
+      husk_error_release (err);
+    }
+  ret = wipe_dir (husk_store_root (s), err);
+  if (ret >= 0)
+    ret = wipe_dir (husk_store_runroot (s), err);
+  husk_store_unlock (s);
+  return ret < 0 ? ret : 0;
+}
+
+/* ---- unshare ---- */
+
+int
+cmd_unshare (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
+{
+  const char *shell = getenv ("SHELL");
+  char *default_argv[] = { (char *)(shell && *shell ? shell : "/bin/sh"), NULL };
+  char **argv = a->argc > 0 ? a->argv : default_argv;
+  husk_store_t *s;
+  int ret, saved;
+
+  /* Podman's answer, word for word: as root there is no mapping to
+     enter.  */
+  if (!husk_userns_is_rootless ())
+    return husk_make_error (err, 0, "please use unshare with rootless");
+  ret = cli_store_writer (ctx, &s, err);
+  if (ret < 0)
+    return ret;
+  /* What podman unshare sets, so scripts written for it find the store.  */
+  setenv ("CONTAINERS_GRAPHROOT", husk_store_root (s), 1);
+  setenv ("CONTAINERS_RUNROOT", husk_store_runroot (s), 1);
+  fflush (stdout);
+  execvp (argv[0], argv);
+  saved = errno;
+  ret = husk_make_error (err, saved, "exec %s", argv[0]);
+  husk_error_set_exit_code (err, saved == ENOENT ? 127 : 126);
+  return ret;
 }

@@ -11,7 +11,8 @@
      the container's stdout/stderr pipes, or the pty master  -> log + clients
      the attach socket and its clients                       -> stdin, signals
      a signalfd (SIGCHLD, SIGTERM, SIGINT, SIGHUP) and the pidfd -> exit
-     two timerfds: SIGKILL after a stop's timeout, the restart back-off
+     timerfds: SIGKILL after a stop's timeout or after --timeout, the
+     restart back-off
 
    Memory: the monitor shares the CLI's pages copy-on-write and never frees
    or writes them (freeing would copy them); its own buffers are one
@@ -76,6 +77,7 @@ enum ev_kind
   EV_KILL_TIMER,
   EV_RESTART_TIMER,
   EV_TRIM_TIMER,
+  EV_TIMEOUT_TIMER,
   EV_CLIENT,
 };
 
@@ -107,6 +109,8 @@ struct monitor
   husk_store_t *store;
 
   int epfd, sigfd, listenfd, kill_timer, restart_timer, trim_timer;
+  int timeout_timer; /* --timeout: SIGKILL that long after each start */
+  bool timed_out;
 
   struct monitor_log *log;
 
@@ -648,6 +652,8 @@ take_stdio (struct monitor *m, int out[2], int errp[2], int in[2])
 
 /* Create the container process, record it as running, let it exec.  On
    failure nothing of the run is left (process, cgroup, fds).  */
+static void arm_timer (int fd, int64_t ms);
+
 static int
 start_container (struct monitor *m, husk_error_t *err)
 {
@@ -678,6 +684,9 @@ start_container (struct monitor *m, husk_error_t *err)
       goto fail;
     }
   m->running = true;
+  m->timed_out = false;
+  if (m->cfg->timeout > 0)
+    arm_timer (m->timeout_timer, (int64_t)m->cfg->timeout * 1000);
   ep_ctl (m, EPOLL_CTL_ADD, m->out_fd, EV_OUT, EPOLLIN);
   ep_ctl (m, EPOLL_CTL_ADD, m->err_fd, EV_ERR, EPOLLIN);
   ep_ctl (m, EPOLL_CTL_ADD, m->proc.pidfd, EV_PIDFD, EPOLLIN);
@@ -775,6 +784,7 @@ after_exit (struct monitor *m)
 
   m->running = false;
   disarm_timer (m->kill_timer);
+  disarm_timer (m->timeout_timer);
   m->finished_at = husk_now_ns ();
   state_update_quiet (m, STATE_EXITED);
   if (!should_restart (m))
@@ -800,6 +810,9 @@ on_container_exit (struct monitor *m, int status)
   m->oom_killed = false;
   destroy_cgroup (m);
   m->exit_code = WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
+  /* Killed by --timeout: Podman's `run --timeout` exits 255 then.  */
+  if (m->timed_out)
+    m->exit_code = 255;
   replace_str (&m->error, NULL);
   after_exit (m);
 }
@@ -1150,6 +1163,13 @@ event_loop (struct monitor *m)
             case EV_RESTART_TIMER:
               on_restart_timer (m);
               break;
+            case EV_TIMEOUT_TIMER:
+              if (read (m->timeout_timer, &ticks, sizeof (ticks)) > 0 && m->running)
+                {
+                  m->timed_out = true;
+                  send_signal (m, SIGKILL);
+                }
+              break;
             case EV_TRIM_TIMER:
               if (read (m->trim_timer, &ticks, sizeof (ticks)) > 0)
                 on_trim_timer (m);
@@ -1223,13 +1243,16 @@ setup_process (struct monitor *m, int *keep, size_t n_keep, husk_error_t *err)
   m->kill_timer = timerfd_create (CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
   m->restart_timer = timerfd_create (CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
   m->trim_timer = timerfd_create (CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-  if (m->epfd < 0 || m->sigfd < 0 || m->kill_timer < 0 || m->restart_timer < 0 || m->trim_timer < 0)
+  m->timeout_timer = timerfd_create (CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+  if (m->epfd < 0 || m->sigfd < 0 || m->kill_timer < 0 || m->restart_timer < 0 || m->trim_timer < 0
+      || m->timeout_timer < 0)
     return husk_make_error (err, errno, "set up the monitor's event loop");
   ep_ctl (m, EPOLL_CTL_ADD, m->sigfd, EV_SIGNAL, EPOLLIN);
   ep_ctl (m, EPOLL_CTL_ADD, m->listenfd, EV_LISTEN, EPOLLIN);
   ep_ctl (m, EPOLL_CTL_ADD, m->kill_timer, EV_KILL_TIMER, EPOLLIN);
   ep_ctl (m, EPOLL_CTL_ADD, m->trim_timer, EV_TRIM_TIMER, EPOLLIN);
   ep_ctl (m, EPOLL_CTL_ADD, m->restart_timer, EV_RESTART_TIMER, EPOLLIN);
+  ep_ctl (m, EPOLL_CTL_ADD, m->timeout_timer, EV_TIMEOUT_TIMER, EPOLLIN);
 
   /* The CLI's store stays untouched (its fds are closed here, its memory
      shared): a store of our own, opened by path.  */
