@@ -88,6 +88,14 @@ bool husk_parse_u64 (const char *s, uint64_t *out);
 
 /* Wall clock helpers.  */
 int64_t husk_now_ns (void);
+
+/* Back the next `bytes` of malloc's heap with transparent huge pages, for
+   a command about to make many small allocations (ps, images with a big
+   store): one page fault per 2 MiB instead of one per 4 KiB, and a fault
+   costs ~18 us on a paravirtualized VM.  Not for processes that fork
+   long-lived children (the monitor would inherit a 2 MiB resident heap).
+   Best effort: silently does nothing where THP is off.  */
+void husk_heap_hugepages (size_t bytes);
 /* RFC 3339 with nanoseconds in UTC, e.g. 2024-01-02T03:04:05.123456789Z.  */
 char *husk_format_rfc3339 (int64_t ns);
 /* Parse RFC 3339 (with or without fraction, Z or +hh:mm); false on error.  */

@@ -788,6 +788,8 @@ cmd_ps (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
   bool all;
   int ret;
 
+  /* A thousand records and state files are many small allocations.  */
+  husk_heap_hugepages (8 << 20);
   ret = parse_last (a, &last, err);
   if (ret < 0)
     return ret;

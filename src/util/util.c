@@ -1,7 +1,9 @@
 /* husk: allocation helpers, string vectors, buffers, time formatting.  */
 #include <errno.h>
 #include <stdarg.h>
+#include <malloc.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -402,4 +404,26 @@ husk_hex_value (char c)
   if (c >= 'A' && c <= 'F')
     return c - 'A' + 10;
   return -1;
+}
+
+void
+husk_heap_hugepages (size_t bytes)
+{
+  const uintptr_t huge = (uintptr_t)2 << 20;
+  uintptr_t start, end;
+  void *p;
+
+  /* Keep the heap from shrinking back (the madvise covers what is there
+     now), and make this one allocation come from the heap, not mmap.  */
+  mallopt (M_TRIM_THRESHOLD, (int)(bytes + huge));
+  mallopt (M_MMAP_THRESHOLD, (int)(bytes + huge));
+  p = malloc (bytes);
+  mallopt (M_MMAP_THRESHOLD, 128 * 1024);
+  if (p == NULL)
+    return;
+  start = ((uintptr_t)p + huge - 1) & ~(huge - 1);
+  end = ((uintptr_t)p + bytes) & ~(huge - 1);
+  if (end > start)
+    madvise ((void *)start, end - start, MADV_HUGEPAGE);
+  free (p);
 }
