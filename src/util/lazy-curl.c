@@ -4,30 +4,43 @@
    which would rewrite their definitions below.  */
 #define CURL_DISABLE_TYPECHECK 1
 
+#include <dlfcn.h>
 #include <stdarg.h>
 
 #include <curl/curl.h>
-#include <openssl/conf.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 
 #include "src/util/lazy-config.h"
 #include "src/util/lazy.h"
 
-/* digest.c starts libcrypto without reading openssl.cnf, and that spends
-   OpenSSL's only chance to load it: libcurl's own OPENSSL_init_ssl would then
-   skip it.  The registry's TLS (Debian's libcurl4 is the OpenSSL flavour)
-   must still follow the system policy there (protocols, ciphers, providers),
-   so load it here, exactly once: the first call marks the automatic load as
-   done in case no digest came first.  */
+/* husk itself does not link libcrypto (digest.c has its own sha256), but
+   Debian's libcurl4 is the OpenSSL flavour and brought it in with libssl.
+   The registry's TLS must follow the system policy in openssl.cnf
+   (protocols, ciphers, providers), loaded exactly once.  Ask for it here,
+   before curl's first function, through the libcrypto curl loaded:
+   OPENSSL_INIT_LOAD_CONFIG reads the file unless some earlier user of
+   libcrypto in this process (libarchive, say) already did, and curl's own
+   OPENSSL_init_ssl then finds it done.  A libcurl built on another TLS
+   library has no libcrypto loaded, and nothing to set up.  */
 static void
 curl_load_openssl_config (void)
 {
-  OPENSSL_init_crypto (OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
-  OPENSSL_load_builtin_modules ();
-  CONF_modules_load_file (NULL, NULL, CONF_MFLAGS_DEFAULT_SECTION | CONF_MFLAGS_IGNORE_MISSING_FILE);
+  __typeof__ (OPENSSL_init_crypto) *init_crypto;
+  __typeof__ (ERR_clear_error) *clear_error;
+  void *crypto = dlopen (HUSK_LIBCRYPTO_SONAME, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
+
+  if (crypto == NULL)
+    return;
+  init_crypto = (__typeof__ (OPENSSL_init_crypto) *)dlsym (crypto, "OPENSSL_init_crypto");
+  clear_error = (__typeof__ (ERR_clear_error) *)dlsym (crypto, "ERR_clear_error");
+  if (init_crypto != NULL)
+    init_crypto (OPENSSL_INIT_LOAD_CONFIG, NULL);
   /* A broken config must not fail the pull itself, as it does not for curl.  */
-  ERR_clear_error ();
+  if (clear_error != NULL)
+    clear_error ();
+  /* Drops only the reference NOLOAD took: libcurl still holds libcrypto.  */
+  dlclose (crypto);
 }
 
 static struct husk_lazy_lib curl_lib = {
