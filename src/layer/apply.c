@@ -7,6 +7,8 @@
  * archive_write_disk is deliberately not used: its path checks are not ours.  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -18,6 +20,7 @@
 #include <archive_entry.h>
 
 #include "husk/fs.h"
+#include "husk/userns.h"
 #include "husk/util.h"
 #include "layer-internal.h"
 
@@ -257,6 +260,48 @@ entry_times (struct archive_entry *e, struct timespec ts[2])
     ts[0] = ts[1];
 }
 
+/* True when id falls in one of the lines of a /proc/self/[ug]id_map.  */
+static bool
+id_mapped (const char *map, unsigned long id)
+{
+  cleanup_file FILE *f = fopen (map, "re");
+  unsigned long inner, outer, count;
+
+  if (f == NULL)
+    return true;
+  while (fscanf (f, "%lu %lu %lu", &inner, &outer, &count) == 3)
+    if (id >= inner && id - inner < count)
+      return true;
+  return false;
+}
+
+/* A failed chown of entry.  In the rootless user namespace EINVAL means
+   the id is outside the mapping: the user's subordinate range is smaller
+   than the image needs, which the user can fix, so say how.  */
+static int
+chown_error (const char *entry, uid_t uid, gid_t gid, int errnum, husk_error_t *err)
+{
+  if (errnum == EINVAL && husk_userns_inside ())
+    {
+      bool by_uid = !id_mapped ("/proc/self/uid_map", uid);
+      const char *file = by_uid ? "/etc/subuid" : "/etc/subgid";
+      uid_t outer = husk_userns_outer_uid ();
+      struct passwd *pw = getpwuid (outer);
+      cleanup_free char *user = pw ? xstrdup (pw->pw_name) : xasprintf ("%lu", (unsigned long)outer);
+      unsigned long start = 0, count = 0;
+      husk_error_t e = NULL;
+
+      if (husk_subid_range (file, outer, user, &start, &count, &e) < 0)
+        husk_error_release (&e);
+      return husk_make_error (err, 0,
+                              "file %s in the layer is owned by %s %lu, which the user namespace cannot map "
+                              "(the %s range of %s has %lu ids): add a larger range to %s",
+                              entry, by_uid ? "uid" : "gid", by_uid ? (unsigned long)uid : (unsigned long)gid,
+                              by_uid ? "subuid" : "subgid", user, count, file);
+    }
+  return husk_make_error (err, errnum, "chown to %lu:%lu", (unsigned long)uid, (unsigned long)gid);
+}
+
 /* Owner, mode, xattrs and times of a just-created non-directory entry; fd is
    an open fd for it or -1.  chown comes first: it clears set-id bits and
    security.capability.  */
@@ -274,7 +319,7 @@ apply_metadata (struct apply_ctx *c, struct archive_entry *e, int fd, int parent
     {
       ret = fd >= 0 ? fchown (fd, uid, gid) : fchownat (parentfd, base, uid, gid, AT_SYMLINK_NOFOLLOW);
       if (ret < 0)
-        return husk_make_error (err, errno, "chown to %lu:%lu", (unsigned long)uid, (unsigned long)gid);
+        return chown_error (entry, uid, gid, errno, err);
     }
   if (type != AE_IFLNK)
     {
@@ -388,8 +433,8 @@ create_dir (struct apply_ctx *c, struct archive_entry *e, int parentfd, const ch
   if (fd < 0)
     return husk_make_error (err, errno, "open directory");
   if (!c->opts->no_chown && fchown (fd, (uid_t)archive_entry_uid (e), (gid_t)archive_entry_gid (e)) < 0)
-    return husk_make_error (err, errno, "chown to %lu:%lu", (unsigned long)archive_entry_uid (e),
-                            (unsigned long)archive_entry_gid (e));
+    return chown_error (*path ? path : "/", (uid_t)archive_entry_uid (e), (gid_t)archive_entry_gid (e), errno,
+                        err);
   ret = apply_xattrs (e, fd, -1, NULL, path, err);
   if (ret < 0)
     return ret;
