@@ -495,6 +495,24 @@ static const struct cli_opt opts_export[] = {
     "export", NULL, "Export a container's filesystem as a tar archive", "[OPTIONS] CONTAINER", opts_export,  \
         cmd_export, NULL, 1, 1, "containers", HUSK_WIP                                                       \
   }
+static const struct cli_opt opts_events[] = {
+  { "filter", 'f', CLI_OPT_STRV, "FILTER",
+    "Filter events (type=, event=, container=, image=, label=): one key's values are ORed, keys ANDed", NULL,
+    "type=container type=image event= container= image= label=" },
+  { "format", 0, CLI_OPT_STRING, "FORMAT", "Format the output using a Go template or json", NULL, "format" },
+  { "no-trunc", 0, CLI_OPT_BOOL, NULL, "Do not truncate IDs", "true", NULL },
+  { "since", 0, CLI_OPT_STRING, "TIME", "Show events since TIME (RFC 3339, Unix time or a duration like 10m)",
+    NULL, NULL },
+  { "stream", 0, CLI_OPT_BOOL, NULL, "Follow new events until interrupted (--stream=false: print and exit)",
+    "true", NULL },
+  { "until", 0, CLI_OPT_STRING, "TIME", "Show events until TIME (RFC 3339, Unix time or a duration like 10m)",
+    NULL, NULL },
+  { NULL },
+};
+#define EVENTS_CMD                                                                                           \
+  {                                                                                                          \
+    "events", NULL, "Show husk events", "[OPTIONS]", opts_events, cmd_events, NULL, 0, 0, NULL, HUSK_WIP     \
+  }
 
 static const struct cli_cmd container_cmds[] = {
   ATTACH_CMD,
@@ -582,6 +600,7 @@ const struct cli_cmd cli_commands[] = {
   CP_CMD,
   CREATE_CMD,
   DIFF_CMD,
+  EVENTS_CMD,
   EXEC_CMD,
   EXPORT_CMD,
   { "help", NULL, "Help about any command", "[COMMAND...]", opts_help, cmd_help, NULL, 0, -1, "commands" },

@@ -143,6 +143,7 @@ int cmd_login (struct cli_ctx *, struct cli_args *, husk_error_t *);
 int cmd_logout (struct cli_ctx *, struct cli_args *, husk_error_t *);
 int cmd_search (struct cli_ctx *, struct cli_args *, husk_error_t *);
 int cmd_system_df (struct cli_ctx *, struct cli_args *, husk_error_t *);
+int cmd_events (struct cli_ctx *, struct cli_args *, husk_error_t *);
 
 /* Option lists shared between commands defined in different files.  */
 extern const struct cli_opt cli_opts_images[];

@@ -371,6 +371,8 @@ cmd_tag (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
           strv_append (&all, names[i]);
       id = xstrdup (r->id);
       ret = husk_store_image_set_names (s, id, all, err);
+      for (i = 0; ret >= 0 && names[i]; i++)
+        husk_store_event (s, "image", "tag", id, names[i], NULL);
     }
   husk_store_unlock (s);
   return ret < 0 ? ret : 0;
@@ -381,6 +383,7 @@ cmd_untag (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
 {
   struct husk_image_record *r;
   cleanup_strv char **remaining = NULL;
+  cleanup_strv char **before = NULL;
   cleanup_free char *id = NULL;
   husk_store_t *s;
   int i, ret;
@@ -392,6 +395,7 @@ cmd_untag (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
   if (ret < 0)
     goto out;
   id = xstrdup (r->id);
+  before = strv_dup (r->names);
   remaining = strv_dup (r->names);
   for (i = 1; i < a->argc; i++)
     {
@@ -411,6 +415,9 @@ cmd_untag (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
       remaining = NULL;
     }
   ret = husk_store_image_set_names (s, id, remaining, err);
+  for (i = 0; ret >= 0 && before[i]; i++)
+    if (!strv_contains (remaining, before[i]))
+      husk_store_event (s, "image", "untag", id, before[i], NULL);
 out:
   husk_store_unlock (s);
   return ret < 0 ? ret : 0;
@@ -451,7 +458,11 @@ remove_image (husk_store_t *s, const struct husk_image_record *r, husk_error_t *
   if (ret < 0)
     return ret;
   for (i = 0; names[i]; i++)
-    printf ("Untagged: %s\n", names[i]);
+    {
+      husk_store_event (s, "image", "untag", id, names[i], NULL);
+      printf ("Untagged: %s\n", names[i]);
+    }
+  husk_store_event (s, "image", "remove", id, names[0], NULL);
   printf ("Deleted: %s\n", id);
   return 0;
 }
@@ -481,6 +492,7 @@ rmi_one (husk_store_t *s, const char *arg, bool force, husk_error_t *err)
       ret = husk_store_image_set_names (s, r->id, remaining, err);
       if (ret < 0)
         return ret;
+      husk_store_event (s, "image", "untag", r->id, untagged, NULL);
       printf ("Untagged: %s\n", untagged);
       return 0;
     }
@@ -593,6 +605,8 @@ cmd_image_prune (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
   for (i = 0; ret >= 0 && ids && ids[i]; i++)
     {
       ret = husk_store_image_remove (s, ids[i], err);
+      if (ret >= 0)
+        husk_store_event (s, "image", "remove", ids[i], NULL, NULL);
       if (ret >= 0)
         printf ("%s\n", ids[i]);
     }

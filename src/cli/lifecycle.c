@@ -433,7 +433,10 @@ stop_one (struct lifecycle *l, const char *arg, husk_error_t *err)
   if (resolve (l->s, arg, &id, err) < 0)
     return -1;
   stop_params (l->s, id, l, &sig, &timeout);
-  return stop_container (l->s, id, sig, timeout, err);
+  if (stop_container (l->s, id, sig, timeout, err) < 0)
+    return -1;
+  husk_store_event_container (l->s, "stop", id, NULL);
+  return 0;
 }
 
 static int
@@ -513,7 +516,10 @@ restart_one (struct lifecycle *l, const char *arg, husk_error_t *err)
   stop_params (l->s, id, l, &sig, &timeout);
   if (stop_container (l->s, id, sig, timeout, err) < 0)
     return -1;
-  return cli_container_start (l->s, id, &o, &code, err);
+  if (cli_container_start (l->s, id, &o, &code, err) < 0)
+    return -1;
+  husk_store_event_container (l->s, "restart", id, NULL);
+  return 0;
 }
 
 int
@@ -530,6 +536,15 @@ cmd_restart (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
 }
 
 /* ---- kill ---- */
+
+static void
+kill_event (husk_store_t *s, const char *id, int sig)
+{
+  cleanup_json husk_json_t *attrs = husk_json_new_object ();
+
+  husk_json_set_int (attrs, "signal", sig);
+  husk_store_event_container (s, "kill", id, attrs);
+}
 
 static int
 kill_one (struct lifecycle *l, const char *arg, husk_error_t *err)
@@ -558,12 +573,14 @@ kill_one (struct lifecycle *l, const char *arg, husk_error_t *err)
   if (!ret)
     return husk_make_error (err, 0, "container %s is not running", arg);
 
-  if (husk_attach_connect (l->s, id, &fd, &cerr) == 0
-      && husk_attach_send (fd, HUSK_ATTACH_SIGNAL, &sig, sizeof (sig)) == 0)
-    return 0;
-  husk_error_release (&cerr);
-  if (pid <= 0 || kill (pid, sig) < 0)
-    return husk_make_error (err, 0, "container %s is not running", arg);
+  if (husk_attach_connect (l->s, id, &fd, &cerr) < 0
+      || husk_attach_send (fd, HUSK_ATTACH_SIGNAL, &sig, sizeof (sig)) < 0)
+    {
+      husk_error_release (&cerr);
+      if (pid <= 0 || kill (pid, sig) < 0)
+        return husk_make_error (err, 0, "container %s is not running", arg);
+    }
+  kill_event (l->s, id, sig);
   return 0;
 }
 
@@ -626,7 +643,11 @@ remove_container (husk_store_t *s, const char *arg, const char *id, husk_error_t
       ret = 0;
     }
   if (ret >= 0)
-    ret = husk_store_container_remove (s, id, err);
+    {
+      /* Before the remove: the event reads the name from config.json.  */
+      husk_store_event_container (s, "remove", id, NULL);
+      ret = husk_store_container_remove (s, id, err);
+    }
   if (ret == -ENOENT)
     {
       husk_error_release (err);

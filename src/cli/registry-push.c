@@ -81,7 +81,10 @@ cmd_push (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
   ret = cli_store_writer (ctx, &s, err);
   if (ret < 0)
     return ret;
-  return husk_registry_push (s, a->argv[0], a->argc > 1 ? a->argv[1] : NULL, &opts, &digest, err);
+  ret = husk_registry_push (s, a->argv[0], a->argc > 1 ? a->argv[1] : NULL, &opts, &digest, err);
+  if (ret >= 0)
+    husk_store_event (s, "image", "push", digest, a->argc > 1 ? a->argv[1] : a->argv[0], NULL);
+  return ret;
 }
 
 /* ---- search ---- */

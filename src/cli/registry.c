@@ -102,7 +102,10 @@ cmd_pull (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
   if (ret < 0)
     return ret;
   for (size_t i = 0; ids && ids[i]; i++)
-    printf ("%s\n", ids[i]);
+    {
+      husk_store_event (s, "image", "pull", ids[i], ref, NULL);
+      printf ("%s\n", ids[i]);
+    }
   return 0;
 }
 

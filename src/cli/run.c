@@ -198,6 +198,8 @@ create_container (struct cli_ctx *ctx, struct cli_args *a, husk_store_t **sout, 
           ret = husk_write_file_atomic (dfd, "config.json", cfg_text, len, 0600, err);
       }
   }
+  if (ret >= 0)
+    husk_store_event_container (s, "create", id, NULL);
 out:
   husk_store_unlock (s);
   if (ret < 0)

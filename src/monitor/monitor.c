@@ -554,6 +554,7 @@ remove_container (struct monitor *m)
       husk_error_release (&err);
       return;
     }
+  husk_store_event_container (m->store, "remove", m->cfg->id, NULL);
   if (husk_store_container_remove (m->store, m->cfg->id, &err) < 0)
     husk_error_release (&err);
   husk_store_unlock (m->store);
@@ -685,6 +686,8 @@ start_container (struct monitor *m, husk_error_t *err)
     }
   m->running = true;
   m->timed_out = false;
+  /* Before the CLI hears of the start, so "start" precedes "die".  */
+  husk_store_event_container (m->store, "start", m->cfg->id, NULL);
   if (m->cfg->timeout > 0)
     arm_timer (m->timeout_timer, (int64_t)m->cfg->timeout * 1000);
   ep_ctl (m, EPOLL_CTL_ADD, m->out_fd, EV_OUT, EPOLLIN);
@@ -798,6 +801,18 @@ after_exit (struct monitor *m)
   arm_timer (m->restart_timer, delay);
 }
 
+/* Logged before any client hears EXIT, so a command run after `husk run`
+   returns finds it.  */
+static void
+die_event (struct monitor *m)
+{
+  husk_json_t *attrs = husk_json_new_object ();
+
+  husk_json_set_int (attrs, "exitCode", m->exit_code);
+  husk_store_event_container (m->store, "die", m->cfg->id, attrs);
+  husk_json_free (attrs);
+}
+
 static void
 on_container_exit (struct monitor *m, int status)
 {
@@ -813,6 +828,7 @@ on_container_exit (struct monitor *m, int status)
   /* Killed by --timeout: Podman's `run --timeout` exits 255 then.  */
   if (m->timed_out)
     m->exit_code = 255;
+  die_event (m);
   replace_str (&m->error, NULL);
   after_exit (m);
 }
