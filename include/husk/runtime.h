@@ -233,6 +233,45 @@ void husk_runtime_process_release (struct husk_runtime_process *p);
 /* Kill a created-but-not-started child and reap it.  */
 void husk_runtime_abort (struct husk_runtime_process *p);
 
+/* ---- exec: a new process in a running container ---- */
+
+struct husk_exec_spec
+{
+  pid_t pid;         /* the container's pid 1 (host pid namespace): its namespaces are joined */
+  char *const *argv; /* argv[0] looked up through PATH inside the container */
+  char *const *env;  /* "KEY=VALUE"; HOME is added from passwd when absent */
+  const char *cwd;   /* absolute, must exist (resolved inside the root); NULL: "/" */
+  const char *user;  /* as husk_run_spec.user; NULL or "": root */
+  char *const *group_add;
+  /* The container's security spec (husk_security_prepare'd), or its
+     --privileged variant; NULL: keep the caller's ids and capabilities.  */
+  const struct husk_security_spec *security;
+  /* The container's cgroup (husk_cgroup_open), or NULL: the process is
+     moved into it before it joins the cgroup namespace.  */
+  struct husk_cgroup *cgroup;
+  int stdio[3];  /* as husk_run_spec.stdio */
+  bool terminal; /* as husk_run_spec.terminal: a pty of the container's devpts */
+};
+
+/* Run a process inside the running container whose pid 1 is spec->pid.
+   A short-lived helper joins the container's namespaces (user first when
+   the container has its own: rootless, then cgroup, ipc, uts, net, pid,
+   mount; the caller's own namespaces never change) and clones the process
+   with CLONE_PARENT, so it is born in the container's pid namespace as
+   the caller's child.  The caller moves it into spec->cgroup, then it
+   resolves the user in the container's own /etc/passwd, changes to cwd,
+   applies the security spec, closes every fd above 2 and execs.  Returns
+   once execve succeeded, with out filled as by husk_runtime_create +
+   husk_runtime_start (the caller reaps the pid; the process does not die
+   with the caller); errors carry the exit code (126 permission denied or
+   a missing workdir, 127 not found, else 125).
+
+   The helper makes itself non-dumpable (PR_SET_DUMPABLE 0) before its
+   first setns, and the process inherits it until execve: nothing in the
+   container can open the husk binary through /proc/<pid>/exe while an
+   exec joins (DESIGN.md section 7).  */
+int husk_runtime_exec (const struct husk_exec_spec *spec, struct husk_runtime_process *out, husk_error_t *err);
+
 /* Docker's default masked and read-only paths (NULL-terminated).  */
 extern char *const husk_runtime_default_masked_paths[];
 extern char *const husk_runtime_default_readonly_paths[];

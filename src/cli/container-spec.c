@@ -307,8 +307,9 @@ build_devices (struct cli_container_spec *sp, const husk_json_t *hc, husk_error_
   return 0;
 }
 
-static int
-build_security (husk_store_t *s, struct cli_container_spec *sp, const husk_json_t *hc, husk_error_t *err)
+int
+cli_container_security_build (husk_store_t *s, const husk_json_t *hc, bool privileged,
+                              struct husk_security_spec *sec, husk_error_t *err)
 {
   cleanup_strv char **cap_add = husk_json_to_strv (husk_json_get (hc, "CapAdd"));
   cleanup_strv char **cap_drop = husk_json_to_strv (husk_json_get (hc, "CapDrop"));
@@ -317,16 +318,22 @@ build_security (husk_store_t *s, struct cli_container_spec *sp, const husk_json_
   cleanup_free char *cache = xasprintf ("%s/cache/seccomp", husk_store_root (s));
   size_t i;
 
-  husk_security_set_privileged (&sp->security, husk_json_bool (husk_json_get (hc, "Privileged"), false));
-  if (husk_security_set_caps (&sp->security, cap_add, cap_drop, err) < 0)
+  husk_security_set_privileged (sec, privileged || husk_json_bool (husk_json_get (hc, "Privileged"), false));
+  if (husk_security_set_caps (sec, cap_add, cap_drop, err) < 0)
     return -1;
   for (i = 0; opts[i]; i++)
-    if (husk_security_parse_opt (&sp->security, opts[i], err) < 0)
+    if (husk_security_parse_opt (sec, opts[i], err) < 0)
       return -1;
   for (i = 0; i < husk_json_array_len (ul); i++)
-    if (husk_security_add_ulimit (&sp->security, json_str (husk_json_array_at (ul, i), "Arg", ""), err) < 0)
+    if (husk_security_add_ulimit (sec, json_str (husk_json_array_at (ul, i), "Arg", ""), err) < 0)
       return -1;
-  if (husk_security_prepare (&sp->security, cache, err) < 0)
+  return husk_security_prepare (sec, cache, err);
+}
+
+static int
+build_security (husk_store_t *s, struct cli_container_spec *sp, const husk_json_t *hc, husk_error_t *err)
+{
+  if (cli_container_security_build (s, hc, false, &sp->security, err) < 0)
     return -1;
   sp->run.security = &sp->security;
   return 0;

@@ -63,6 +63,13 @@ int cli_container_spec_build (husk_store_t *s, const char *id, const husk_json_t
                               struct cli_container_spec *sp, husk_error_t *err);
 void cli_container_spec_free (struct cli_container_spec *sp);
 
+/* The security spec of a container from its HostConfig (caps, privileged,
+   --security-opt, ulimits), seccomp prepared through the store's cache;
+   privileged forces --privileged (exec --privileged).  SEC comes from
+   husk_security_spec_init.  Shared by start and exec.  */
+int cli_container_security_build (husk_store_t *s, const husk_json_t *hc, bool privileged,
+                                  struct husk_security_spec *sec, husk_error_t *err);
+
 /* Resolve a user's container argument (name, id, unique id prefix).  Shared
    lock needed.  Error: no container with name or ID "x" found: no such
    container (ENOENT).  */

@@ -947,3 +947,315 @@ husk_runtime_abort (struct husk_runtime_process *p)
     }
   husk_runtime_process_release (p);
 }
+
+/* ---- exec: a new process in a running container ----
+
+     parent (caller)            joiner                     child
+     pidfd_open, ns fds, fork -> non-dumpable, setns user,
+                                cgroup, ipc, uts, net,
+                                pid, mnt; clone with
+                                CLONE_PARENT ------------> (born in the pid ns,
+                        <------ PID, exit                   non-dumpable)
+     cgroup attach, CGROUP -------------------------------> user, cwd, ids...
+                        <---------------------------------- READY / ERROR
+     GO ---------------------------------------------------> execve
+                        <---------------------------------- EOF / ERROR
+
+   The joiner does the setns calls so the caller's own namespaces never
+   change (a rootless caller could not come back from the container's
+   user namespace), and CLONE_PARENT makes the caller the parent of the
+   process it waits for.  */
+
+enum
+{
+  EXEC_NS_USER,
+  EXEC_NS_CGROUP,
+  EXEC_NS_IPC,
+  EXEC_NS_UTS,
+  EXEC_NS_NET,
+  EXEC_NS_PID,
+  EXEC_NS_MNT,
+  EXEC_NS_N,
+};
+
+static const struct
+{
+  const char *name;
+  int type;
+} exec_ns_kinds[EXEC_NS_N] = {
+  [EXEC_NS_USER] = { "user", CLONE_NEWUSER }, [EXEC_NS_CGROUP] = { "cgroup", CLONE_NEWCGROUP },
+  [EXEC_NS_IPC] = { "ipc", CLONE_NEWIPC },    [EXEC_NS_UTS] = { "uts", CLONE_NEWUTS },
+  [EXEC_NS_NET] = { "net", CLONE_NEWNET },    [EXEC_NS_PID] = { "pid", CLONE_NEWPID },
+  [EXEC_NS_MNT] = { "mnt", CLONE_NEWNS },
+};
+
+#define SYNC_PID 6 /* joiner -> parent: status is the child's pid */
+
+static void
+exec_close_ns (int *fds)
+{
+  int i;
+
+  for (i = 0; i < EXEC_NS_N; i++)
+    if (fds[i] >= 0)
+      {
+        close (fds[i]);
+        fds[i] = -1;
+      }
+}
+
+/* The namespaces of PID that differ from ours (joining one's own user
+   namespace is an error, and the same namespace is nothing to do).  */
+static int
+exec_open_ns (pid_t pid, int *fds, husk_error_t *err)
+{
+  int i;
+
+  for (i = 0; i < EXEC_NS_N; i++)
+    fds[i] = -1;
+  for (i = 0; i < EXEC_NS_N; i++)
+    {
+      cleanup_free char *path = xasprintf ("/proc/%d/ns/%s", (int)pid, exec_ns_kinds[i].name);
+      cleanup_free char *own = xasprintf ("/proc/self/ns/%s", exec_ns_kinds[i].name);
+      struct stat st, ost;
+      int fd = open (path, O_RDONLY | O_CLOEXEC);
+
+      if (fd < 0)
+        {
+          if (errno == ENOENT && i == EXEC_NS_CGROUP)
+            continue; /* a kernel without cgroup namespaces */
+          husk_make_error (err, errno, "open %s", path);
+          exec_close_ns (fds);
+          return -1;
+        }
+      if (fstat (fd, &st) == 0 && stat (own, &ost) == 0 && st.st_ino == ost.st_ino && st.st_dev == ost.st_dev)
+        {
+          close (fd);
+          continue;
+        }
+      fds[i] = fd;
+    }
+  return 0;
+}
+
+static int
+exec_cwd (const char *cwd, husk_error_t *err)
+{
+  cleanup_close int rootfd = -1;
+  cleanup_close int fd = -1;
+
+  if (cwd == NULL || cwd[0] == '\0')
+    cwd = "/";
+  if (cwd[0] != '/')
+    return husk_make_error (err, 0, "workdir `%s` must be an absolute path", cwd);
+  rootfd = open ("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (rootfd < 0)
+    return husk_make_error (err, errno, "open /");
+  /* Inside the root, no magic links: /proc/self/fd/N is refused.  */
+  fd = husk_open_in_root (rootfd, cwd, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, err);
+  if (fd < 0)
+    {
+      husk_error_wrap (err, "workdir `%s`", cwd);
+      husk_error_set_exit_code (err, HUSK_EXIT_CANNOT);
+      return -1;
+    }
+  if (fchdir (fd) < 0)
+    {
+      husk_make_error (err, errno, "workdir `%s`", cwd);
+      husk_error_set_exit_code (err, HUSK_EXIT_CANNOT);
+      return -1;
+    }
+  return 0;
+}
+
+static void __attribute__ ((noreturn)) exec_child_main (const struct husk_exec_spec *es, int syncfd)
+{
+  struct husk_run_spec rs;
+  struct husk_user_ids ids = { 0 };
+  cleanup_strv char **env = NULL;
+  cleanup_free char *path = NULL;
+  cleanup_free char *text = NULL;
+  husk_error_t err = NULL;
+  struct sync_hdr hdr;
+
+  memset (&rs, 0, sizeof (rs));
+  rs.argv = es->argv;
+  rs.env = es->env;
+  rs.user = es->user;
+  rs.group_add = es->group_add;
+  rs.security = es->security;
+  rs.terminal = es->terminal;
+  memcpy (rs.stdio, es->stdio, sizeof (rs.stdio));
+
+  if (child_guard_low_fds (&syncfd, &err) < 0)
+    child_fail (syncfd, &err);
+  /* Until GO: a dead caller means nobody will start us.  */
+  prctl (PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  prctl (PR_SET_DUMPABLE, 0, 0, 0, 0);
+  if (child_reset_signals (&err) < 0)
+    child_fail (syncfd, &err);
+  if (sync_recv (syncfd, &hdr, &text) != 1 || hdr.type != SYNC_CGROUP)
+    _exit (HUSK_EXIT_FAILURE); /* the caller gave up */
+  umask (022);
+  if (child_stdio (&rs, &err) < 0 || child_resolve_user (&rs, &ids, &err) < 0 || exec_cwd (es->cwd, &err) < 0)
+    child_fail (syncfd, &err);
+  env = child_env (&rs, &ids);
+  if (child_find_executable (rs.argv[0], env, &path, &err) < 0)
+    child_fail (syncfd, &err);
+  if (setsid () < 0)
+    {
+      husk_make_error (&err, errno, "setsid");
+      child_fail (syncfd, &err);
+    }
+  if ((rs.terminal && child_terminal (syncfd, &ids, &err) < 0) || child_close_fds (&rs, &err) < 0
+      || child_set_ids (&rs, &ids, &err) < 0)
+    child_fail (syncfd, &err);
+  /* Still non-dumpable (a change of ids keeps it so): nothing in the
+     container can open our /proc/<pid>/exe until execve replaces it.  */
+  prctl (PR_SET_DUMPABLE, 0, 0, 0, 0);
+
+  if (sync_send (syncfd, SYNC_READY, 0, 0, NULL) < 0)
+    _exit (HUSK_EXIT_FAILURE);
+  free (text);
+  text = NULL;
+  if (sync_recv (syncfd, &hdr, &text) != 1 || hdr.type != SYNC_GO)
+    _exit (HUSK_EXIT_FAILURE);
+  /* Started: the process outlives its caller (exec -d, a detach).  */
+  prctl (PR_SET_PDEATHSIG, 0, 0, 0, 0);
+  child_exec (syncfd, path, rs.argv, env);
+}
+
+static void __attribute__ ((noreturn))
+exec_joiner_main (const struct husk_exec_spec *es, int syncfd, int *fds)
+{
+  husk_error_t err = NULL;
+  pid_t pid;
+  int i;
+
+  /* Before any setns: from the moment we (and the child, which inherits
+     it) are in the container's namespaces, the container must not be
+     able to open our /proc/<pid>/exe, the husk binary.  */
+  if (prctl (PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+    {
+      husk_make_error (&err, errno, "prctl (PR_SET_DUMPABLE)");
+      child_fail (syncfd, &err);
+    }
+  prctl (PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  /* The user namespace first: it owns the others.  */
+  for (i = 0; i < EXEC_NS_N; i++)
+    if (child_join (fds[i], exec_ns_kinds[i].type, exec_ns_kinds[i].name, &err) < 0)
+      child_fail (syncfd, &err);
+  exec_close_ns (fds);
+  pid = (pid_t)syscall (SYS_clone, CLONE_PARENT, NULL, NULL, NULL, NULL);
+  if (pid == 0)
+    exec_child_main (es, syncfd);
+  if (pid < 0)
+    {
+      husk_make_error (&err, errno, "clone the exec process");
+      child_fail (syncfd, &err);
+    }
+  if (sync_send (syncfd, SYNC_PID, 0, pid, NULL) < 0)
+    {
+      kill (pid, SIGKILL);
+      _exit (HUSK_EXIT_FAILURE);
+    }
+  _exit (0);
+}
+
+int
+husk_runtime_exec (const struct husk_exec_spec *spec, struct husk_runtime_process *out, husk_error_t *err)
+{
+  int fds[EXEC_NS_N];
+  cleanup_close int target = -1;
+  cleanup_free char *text = NULL;
+  struct sync_hdr hdr;
+  pid_t joiner;
+  int sv[2];
+  int ret;
+
+  out->pid = -1;
+  out->pidfd = -1;
+  out->sync_fd = -1;
+  out->pty_master = -1;
+  out->cgroup = NULL;
+  if (spec->argv == NULL || spec->argv[0] == NULL)
+    return husk_make_error (err, EINVAL, "no command to run");
+  if (spec->pid <= 0)
+    return husk_make_error (err, EINVAL, "no container process to join");
+
+  /* The pidfd pins the identity: if the process is still alive after the
+     ns files were opened, they are its namespaces, not a reused pid's.  */
+  target = (int)syscall (SYS_pidfd_open, spec->pid, 0);
+  if (target < 0)
+    return husk_make_error (err, errno, "open the container process %d", (int)spec->pid);
+  if (exec_open_ns (spec->pid, fds, err) < 0)
+    return -1;
+  if (syscall (SYS_pidfd_send_signal, target, 0, NULL, 0) < 0)
+    {
+      exec_close_ns (fds);
+      return husk_make_error (err, errno, "the container process %d", (int)spec->pid);
+    }
+  if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+    {
+      exec_close_ns (fds);
+      return husk_make_error (err, errno, "socketpair");
+    }
+
+  joiner = fork ();
+  if (joiner == 0)
+    {
+      close (sv[0]);
+      exec_joiner_main (spec, sv[1], fds);
+    }
+  close (sv[1]);
+  exec_close_ns (fds);
+  if (joiner < 0)
+    {
+      close (sv[0]);
+      return husk_make_error (err, errno, "fork");
+    }
+  out->sync_fd = sv[0];
+
+  ret = sync_recv (out->sync_fd, &hdr, &text);
+  reap (joiner);
+  if (ret == 1 && hdr.type == SYNC_ERROR)
+    {
+      husk_make_error (err, 0, "%s", text);
+      (*err)->status = hdr.status;
+      husk_error_set_exit_code (err, hdr.exit_code);
+      husk_runtime_process_release (out);
+      return -1;
+    }
+  if (ret != 1 || hdr.type != SYNC_PID || hdr.status <= 0)
+    {
+      husk_runtime_process_release (out);
+      return husk_make_error (err, ret < 0 ? -ret : EPROTO, "join the container's namespaces");
+    }
+  out->pid = hdr.status;
+  out->pidfd = (int)syscall (SYS_pidfd_open, out->pid, 0);
+
+  if (spec->cgroup != NULL && husk_cgroup_attach (spec->cgroup, out->pid, err) < 0)
+    {
+      husk_error_wrap (err, "join the container's cgroup");
+      goto fail;
+    }
+  if (sync_send (out->sync_fd, SYNC_CGROUP, 0, 0, NULL) < 0)
+    {
+      husk_make_error (err, errno, "signal the exec process");
+      goto fail;
+    }
+  if (wait_ready (out, err) < 0)
+    goto fail;
+  if (husk_runtime_start (out, err) < 0)
+    {
+      reap (out->pid);
+      out->pid = -1;
+      husk_runtime_process_release (out);
+      return -1;
+    }
+  return 0;
+
+fail:
+  husk_runtime_abort (out);
+  return -1;
+}
