@@ -97,6 +97,40 @@ ctr_mount_ro (struct ctr *c, husk_error_t *err)
   return husk_rootfs_mount_private (&r, err);
 }
 
+/* Rootless: the user namespace husk enters is a sibling of the running
+   container's, not its parent, so /proc/<pid>/root cannot be opened from
+   inside it; the user (who owns the container's namespace) opens it
+   before entering, and the fd crosses into the namespace's process.  */
+static int pre_root_fd = -1;
+static pid_t pre_root_pid;
+
+static void
+rootless_pre_open (struct cli_ctx *ctx, const char *arg)
+{
+  struct husk_container_record *r;
+  struct husk_container_state st = { 0 };
+  cleanup_free char *id = NULL;
+  husk_store_t *s = NULL;
+
+  if (geteuid () == 0 || husk_store_open (&ctx->store_opts, &s, NULL) < 0)
+    return;
+  if (husk_store_lock (s, false, NULL) == 0)
+    {
+      if (husk_store_container_find (s, arg, &r, NULL) == 1)
+        id = xstrdup (r->id);
+      husk_store_unlock (s);
+    }
+  if (id != NULL && husk_store_container_state (s, id, &st, NULL) == 0
+      && (st.status == HUSK_CONTAINER_RUNNING || st.status == HUSK_CONTAINER_STOPPING) && st.pid > 0)
+    {
+      cleanup_free char *p = xasprintf ("/proc/%d/root", st.pid);
+      pre_root_fd = open (p, O_PATH | O_DIRECTORY | O_CLOEXEC);
+      pre_root_pid = st.pid;
+    }
+  husk_container_state_clear (&st);
+  husk_store_close (s);
+}
+
 /* A root for cp: the live root of a running container, else its overlay
    (read-write when writing), with the container lock held until exit so
    that a start cannot mount the same upper dir meanwhile.  */
@@ -117,7 +151,8 @@ ctr_root (husk_store_t *s, struct ctr *c, bool write, husk_error_t *err)
       pid_t pid = st.pid;
       cleanup_free char *p = xasprintf ("/proc/%d/root", pid);
       uint64_t start = husk_store_pid_start_time (pid);
-      int fd = open (p, O_PATH | O_DIRECTORY | O_CLOEXEC);
+      int fd = pre_root_fd >= 0 && pre_root_pid == pid ? dup (pre_root_fd)
+                                                       : open (p, O_PATH | O_DIRECTORY | O_CLOEXEC);
       int saved = errno;
 
       husk_container_state_clear (&st);
@@ -387,6 +422,7 @@ cmd_cp (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
   if (strcmp (from ? dst_path : src_path, "") == 0)
     return husk_make_error (err, EINVAL, "empty path");
 
+  rootless_pre_open (ctx, from ? src_ctr : dst_ctr);
   ret = cli_store_writer (ctx, &s, err);
   if (ret < 0)
     return ret;
@@ -473,6 +509,47 @@ out:
 
 /* ---- diff ---- */
 
+/* The empty files the runtime creates in the upper dir to mount the
+   generated etc files on (when the image lacks them) are not the
+   container's changes: Docker keeps them out of diff too, and the
+   directory they alone made "changed".  */
+static void
+hide_mount_targets (int upperfd, struct husk_fs_change *ch, size_t *n)
+{
+  static const char *const targets[] = { "/etc/hosts", "/etc/hostname", "/etc/resolv.conf", NULL };
+  bool etc_hidden = false;
+  size_t i, k = 0;
+
+  for (i = 0; i < *n; i++)
+    {
+      struct stat st;
+      bool hide = false;
+      for (size_t t = 0; targets[t] && !hide; t++)
+        hide = ch[i].kind == 'A' && strcmp (ch[i].path, targets[t]) == 0
+               && fstatat (upperfd, ch[i].path + 1, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG (st.st_mode)
+               && st.st_size == 0;
+      if (hide)
+        {
+          etc_hidden = true;
+          free (ch[i].path);
+          continue;
+        }
+      ch[k++] = ch[i];
+    }
+  *n = k;
+  if (!etc_hidden)
+    return;
+  for (i = 0; i < *n; i++)
+    if (strcmp (ch[i].path, "/etc") == 0 && ch[i].kind == 'C'
+        && (i + 1 == *n || strncmp (ch[i + 1].path, "/etc/", 5) != 0))
+      {
+        free (ch[i].path);
+        memmove (&ch[i], &ch[i + 1], (*n - i - 1) * sizeof (*ch));
+        (*n)--;
+        break;
+      }
+}
+
 int
 cmd_diff (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
 {
@@ -505,6 +582,7 @@ cmd_diff (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
   ret = husk_fs_changes (upperfd, c.lowers, &ch, &n, err);
   if (ret < 0)
     goto out;
+  hide_mount_targets (upperfd, ch, &n);
   if (format != NULL)
     {
       cleanup_json husk_json_t *o = husk_json_new_object ();
