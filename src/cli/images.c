@@ -488,11 +488,13 @@ rmi_one (husk_store_t *s, const char *arg, bool force, husk_error_t *err)
     {
       cleanup_strv char **remaining = strv_dup (r->names);
       cleanup_free char *untagged = xstrdup (name);
+      /* r does not outlive the change.  */
+      cleanup_free char *id = xstrdup (r->id);
       strv_remove (remaining, untagged);
-      ret = husk_store_image_set_names (s, r->id, remaining, err);
+      ret = husk_store_image_set_names (s, id, remaining, err);
       if (ret < 0)
         return ret;
-      husk_store_event (s, "image", "untag", r->id, untagged, NULL);
+      husk_store_event (s, "image", "untag", id, untagged, NULL);
       printf ("Untagged: %s\n", untagged);
       return 0;
     }
