@@ -583,9 +583,9 @@ static const struct cli_cmd system_cmds[] = {
   { "df", NULL, "Show husk disk usage", "[OPTIONS]", opts_df, cmd_system_df, NULL, 0, 0, NULL },
   { "info", NULL, "Display husk system information", "[OPTIONS]", opts_info, cmd_info, NULL, 0, 0, NULL },
   { "prune", NULL, "Remove stopped containers and unused images", "[OPTIONS]", opts_system_prune,
-    cmd_system_prune, NULL, 0, 0, NULL, HUSK_WIP },
+    cmd_system_prune, NULL, 0, 0, NULL },
   { "reset", NULL, "Remove all containers and images and wipe the store", "[OPTIONS]", opts_system_reset,
-    cmd_system_reset, NULL, 0, 0, NULL, HUSK_WIP },
+    cmd_system_reset, NULL, 0, 0, NULL },
   { NULL },
 };
 
@@ -638,7 +638,7 @@ const struct cli_cmd cli_commands[] = {
   TOP_CMD,
   UNPAUSE_CMD,
   { "unshare", NULL, "Run a command in the rootless user namespace", "[COMMAND [ARG...]]", opts_none,
-    cmd_unshare, NULL, 0, -1, "files", HUSK_WIP, true },
+    cmd_unshare, NULL, 0, -1, "files", false, true },
   UNTAG_CMD,
   UPDATE_CMD,
   { "version", NULL, "Display the husk version information", "[OPTIONS]", opts_version, cmd_version, NULL, 0,

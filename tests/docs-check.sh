@@ -245,18 +245,21 @@ for path in "${!pages_expected[@]}"; do
   fi
 done
 
-# Section 5 pages describe files, not commands: built, rendered, and
-# reachable from husk(1).
-for src in "$repo"/man/*.5.scd; do
+# Section 5 pages describe files, section 7 pages give overviews (the
+# rootless set-up), not commands: built, rendered, and reachable from
+# husk(1).
+for src in "$repo"/man/*.5.scd "$repo"/man/*.7.scd; do
   [[ -f $src ]] || continue
   page=${src##*/}
   page=${page%.scd}
+  sect=${page##*.}
   if [[ ! -f $build/man/$page ]]; then
-    fail "$page: not built in $build/man (is it in man5_pages in man/meson.build?)"
+    fail "$page: not built in $build/man (is it in man${sect}_pages in man/meson.build?)"
   else
     built_pages+=("$build/man/$page")
   fi
-  [[ $(<"$repo/man/husk.1.scd") == *"*${page%.5}*(5)"* ]] || fail "man/husk.1.scd: does not name *${page%.5}*(5)"
+  [[ $(<"$repo/man/husk.1.scd") == *"*${page%."$sect"}*($sect)"* ]] ||
+    fail "man/husk.1.scd: does not name *${page%."$sect"}*($sect)"
 done
 
 # man -l on every page, a few at a time: man-db costs ~0.5 s a page here,
