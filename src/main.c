@@ -478,22 +478,22 @@ static const struct cli_opt opts_export[] = {
   {                                                                                                          \
     "cp", NULL, "Copy files between a container and the local filesystem",                                   \
         "[OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-  or  SRC_PATH|- CONTAINER:DEST_PATH", opts_cp, cmd_cp,     \
-        NULL, 2, 2, "files", HUSK_WIP                                                                        \
+        NULL, 2, 2, "files", false                                                                           \
   }
 #define DIFF_CMD                                                                                             \
   {                                                                                                          \
     "diff", NULL, "Inspect changes to a container's filesystem", "[OPTIONS] CONTAINER", opts_diff, cmd_diff, \
-        NULL, 1, 1, "containers", HUSK_WIP                                                                   \
+        NULL, 1, 1, "containers", false                                                                      \
   }
 #define COMMIT_CMD                                                                                           \
   {                                                                                                          \
     "commit", NULL, "Create a new image from a container's changes", "[OPTIONS] CONTAINER [IMAGE]",          \
-        opts_commit, cmd_commit, NULL, 1, 2, "containers", HUSK_WIP                                          \
+        opts_commit, cmd_commit, NULL, 1, 2, "containers", false                                             \
   }
 #define EXPORT_CMD                                                                                           \
   {                                                                                                          \
     "export", NULL, "Export a container's filesystem as a tar archive", "[OPTIONS] CONTAINER", opts_export,  \
-        cmd_export, NULL, 1, 1, "containers", HUSK_WIP                                                       \
+        cmd_export, NULL, 1, 1, "containers", false                                                          \
   }
 static const struct cli_opt opts_events[] = {
   { "filter", 'f', CLI_OPT_STRV, "FILTER",
