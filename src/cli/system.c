@@ -307,7 +307,7 @@ prune_images (husk_store_t *s, bool all, char ***removed, uint64_t *reclaimed, h
 {
   struct husk_image_record *const *images;
   cleanup_strv char **ids = NULL;
-  uint64_t before;
+  uint64_t before, after;
   size_t n, i;
   int ret;
 
@@ -325,7 +325,10 @@ prune_images (husk_store_t *s, bool all, char ***removed, uint64_t *reclaimed, h
       if (ret >= 0)
         strv_append (removed, ids[i]);
     }
-  *reclaimed += before - layers_size (s);
+  after = layers_size (s);
+  /* Another writer may have added layers meanwhile: never "negative".  */
+  if (after < before)
+    *reclaimed += before - after;
   husk_store_unlock (s);
   return ret < 0 ? ret : 0;
 }
