@@ -511,7 +511,7 @@ static const struct cli_opt opts_events[] = {
 };
 #define EVENTS_CMD                                                                                           \
   {                                                                                                          \
-    "events", NULL, "Show husk events", "[OPTIONS]", opts_events, cmd_events, NULL, 0, 0, NULL, HUSK_WIP     \
+    "events", NULL, "Show husk events", "[OPTIONS]", opts_events, cmd_events, NULL, 0, 0, NULL, false        \
   }
 
 static const struct cli_cmd container_cmds[] = {

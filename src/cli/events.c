@@ -367,6 +367,11 @@ stop_signals (husk_error_t *err)
   sigset_t set;
   int fd;
 
+  /* A shell starts background jobs with SIGINT ignored, and an ignored
+     signal never reaches a signalfd.  Blocked, the default action does
+     not run either.  */
+  signal (SIGINT, SIG_DFL);
+  signal (SIGTERM, SIG_DFL);
   sigemptyset (&set);
   sigaddset (&set, SIGINT);
   sigaddset (&set, SIGTERM);
