@@ -436,7 +436,7 @@ static const struct cli_opt opts_export[] = {
 #define EXEC_CMD                                                                                             \
   {                                                                                                          \
     "exec", NULL, "Run a process in a running container", "[OPTIONS] CONTAINER COMMAND [ARG...]", opts_exec, \
-        cmd_exec, NULL, 2, -1, "containers", HUSK_WIP, true                                                  \
+        cmd_exec, NULL, 2, -1, "containers", false, true                                                  \
   }
 #define ATTACH_CMD                                                                                           \
   {                                                                                                          \
