@@ -441,38 +441,38 @@ static const struct cli_opt opts_export[] = {
 #define ATTACH_CMD                                                                                           \
   {                                                                                                          \
     "attach", NULL, "Attach to a running container", "[OPTIONS] CONTAINER", opts_attach, cmd_attach, NULL,   \
-        1, 1, "containers", HUSK_WIP                                                                         \
+        1, 1, "containers", false                                                                            \
   }
 #define TOP_CMD                                                                                              \
   {                                                                                                          \
     "top", NULL, "Display the running processes of a container",                                             \
         "CONTAINER [FORMAT-DESCRIPTORS|ps OPTIONS]", opts_none, cmd_top, NULL, 1, -1, "containers",          \
-        HUSK_WIP, true                                                                                       \
+        false, true                                                                                          \
   }
 #define RENAME_CMD                                                                                           \
   {                                                                                                          \
     "rename", NULL, "Rename an existing container", "CONTAINER NAME", opts_none, cmd_rename, NULL, 2, 2,     \
-        "containers", HUSK_WIP                                                                               \
+        "containers", false                                                                                  \
   }
 #define PAUSE_CMD                                                                                            \
   {                                                                                                          \
     "pause", NULL, "Pause all the processes in one or more containers",                                      \
-        "[OPTIONS] CONTAINER [CONTAINER...]", opts_pause, cmd_pause, NULL, 0, -1, "containers", HUSK_WIP     \
+        "[OPTIONS] CONTAINER [CONTAINER...]", opts_pause, cmd_pause, NULL, 0, -1, "containers", false        \
   }
 #define UNPAUSE_CMD                                                                                          \
   {                                                                                                          \
     "unpause", NULL, "Unpause the processes in one or more containers",                                      \
-        "[OPTIONS] CONTAINER [CONTAINER...]", opts_pause, cmd_unpause, NULL, 0, -1, "containers", HUSK_WIP   \
+        "[OPTIONS] CONTAINER [CONTAINER...]", opts_pause, cmd_unpause, NULL, 0, -1, "containers", false      \
   }
 #define STATS_CMD                                                                                            \
   {                                                                                                          \
     "stats", NULL, "Display a live stream of container resource usage", "[OPTIONS] [CONTAINER...]",          \
-        opts_stats, cmd_stats, NULL, 0, -1, "containers", HUSK_WIP                                           \
+        opts_stats, cmd_stats, NULL, 0, -1, "containers", false                                              \
   }
 #define UPDATE_CMD                                                                                           \
   {                                                                                                          \
     "update", NULL, "Update the resource limits of one or more containers",                                  \
-        "[OPTIONS] CONTAINER [CONTAINER...]", opts_update, cmd_update, NULL, 1, -1, "containers", HUSK_WIP   \
+        "[OPTIONS] CONTAINER [CONTAINER...]", opts_update, cmd_update, NULL, 1, -1, "containers", false      \
   }
 #define CP_CMD                                                                                               \
   {                                                                                                          \
