@@ -701,6 +701,25 @@ created_by (const husk_json_t *cfg)
   return b.data ? b.data : xstrdup ("");
 }
 
+/* --pause: freeze a running container while its changes are read, when
+   it has a cgroup with a freezer (not rootless without a delegated
+   cgroup: then it is committed as it runs, as with --pause=false).  A
+   container the user paused stays paused.  True when we froze it.  */
+static bool
+commit_pause (husk_store_t *s, const char *id, struct husk_cgroup **cg)
+{
+  struct husk_container_state st = { 0 };
+  bool frozen = false;
+
+  if (husk_store_container_state (s, id, &st, NULL) == 0 && st.status == HUSK_CONTAINER_RUNNING
+      && st.cgroup_path != NULL && st.cgroup_path[0] != '\0' && !cli_container_paused (&st)
+      && husk_cgroup_detect (NULL) != HUSK_CGROUP_NONE
+      && husk_cgroup_open (id, st.cgroup_path, cg, NULL) >= 0)
+    frozen = husk_cgroup_freeze (*cg, true, NULL) >= 0;
+  husk_container_state_clear (&st);
+  return frozen;
+}
+
 int
 cmd_commit (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
 {
@@ -722,6 +741,8 @@ cmd_commit (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
   bool squash = cli_bool (a, "squash");
   husk_json_t *rootfs, *diff_ids, *history, *h;
   size_t raw_len, config_len;
+  cleanup_cgroup struct husk_cgroup *cg = NULL;
+  bool frozen = false;
   husk_store_t *s;
   int ret, fd;
 
@@ -745,6 +766,8 @@ cmd_commit (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
   ret = ctr_get (s, a->argv[0], &c, err);
   if (ret < 0)
     goto out;
+  if (cli_bool (a, "pause"))
+    frozen = commit_pause (s, c.id, &cg);
   ret = husk_store_lock (s, false, err);
   if (ret < 0)
     goto out;
@@ -791,6 +814,9 @@ cmd_commit (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
       ret = husk_layer_diff (upperfd, tmp, HUSK_COMPRESSION_NONE, &dres, err);
       husk_layer_diff_result_clear (&dres);
     }
+  /* The changes are read: the container may run on.  */
+  if (frozen)
+    frozen = husk_cgroup_freeze (cg, false, NULL) < 0;
   if (ret < 0)
     goto out;
   if (lseek (tmp, 0, SEEK_SET) < 0)
@@ -880,6 +906,8 @@ cmd_commit (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
   if (fflush (stdout) != 0)
     ret = husk_make_error (err, errno, "write");
 out:
+  if (frozen)
+    husk_cgroup_freeze (cg, false, NULL);
   husk_layer_apply_result_clear (&res);
   ctr_clear (&c);
   return ret < 0 ? ret : 0;

@@ -117,3 +117,14 @@ changes() {
   run_husk 125 commit c "UPPER:case"
   assert_store_unchanged "$snap"
 }
+
+@test "commit: a running container is committed and keeps running (paused only meanwhile)" {
+  run_husk run -d --name r "$IMAGE" sh -c 'echo live > /live; while :; do sleep 0.1; done'
+  ctr_wait_status r running
+  sleep 0.3
+  run_husk commit -q r running-img
+  assert_equal "$(ctr_status r)" running
+  run_husk commit -q --pause=false r running-img2
+  run_husk run --rm running-img cat /live
+  assert_output live
+}
