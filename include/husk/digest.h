@@ -1,4 +1,5 @@
-/* husk: sha256 digests ("sha256:<64 hex>") computed with OpenSSL EVP.  */
+/* husk: sha256 digests ("sha256:<64 hex>"), computed by src/util/sha256.c
+   (SHA-NI where the CPU has it), so no command loads libcrypto.  */
 #ifndef HUSK_DIGEST_H
 #define HUSK_DIGEST_H
 
