@@ -25,8 +25,10 @@
   "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
 
 /* status= values: Docker's list plus Podman's stopping/configured/stopped.
-   Those husk never has (paused, restarting, dead) are accepted and match
-   nothing, as they would on an engine where no container is in them.  */
+   Those husk never has (restarting, dead) are accepted and match nothing,
+   as they would on an engine where no container is in them.  A paused
+   container (read from its freezer) is "paused", not "running".  */
+#define PS_PAUSED_MASK (1 << 8)
 static const struct
 {
   const char *name;
@@ -39,7 +41,7 @@ static const struct
   { "exited", 1 << HUSK_CONTAINER_EXITED },
   { "stopped", 1 << HUSK_CONTAINER_EXITED },
   { "removing", 1 << HUSK_CONTAINER_REMOVING },
-  { "paused", 0 },
+  { "paused", PS_PAUSED_MASK },
   { "restarting", 0 },
   { "dead", 0 },
 };
@@ -246,7 +248,7 @@ state_selected (const struct husk_container_state *st, const struct ps_filters *
   size_t i;
   bool any;
 
-  if (f->has_status && !(f->status_mask & (1 << st->status)))
+  if (f->has_status && !(f->status_mask & (cli_container_paused (st) ? PS_PAUSED_MASK : 1 << st->status)))
     return false;
   if (!all && !f->has_status && st->status != HUSK_CONTAINER_RUNNING && st->status != HUSK_CONTAINER_STOPPING)
     return false;

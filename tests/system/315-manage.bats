@@ -136,6 +136,10 @@ need_cgroup() {
   assert_output --regexp '^p1 paused Up .* \(Paused\)$'
   run ctr_json p1 '.State.Status, .State.Paused, .State.Running'
   assert_output $'paused\ntrue\ntrue'
+  run_husk ps --filter status=paused --format '{{.Names}}'
+  assert_output p1
+  run_husk ps --filter status=running --format '{{.Names}}'
+  assert_output ""
   local a b c
   a=$(cat "/proc/$(ctr_json p1 .State.Pid)/root/tmp/n")
   sleep 0.6
