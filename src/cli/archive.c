@@ -59,6 +59,7 @@ cmd_import (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
   ret = husk_image_import (s, fd, changes, cli_string (a, "message"), names, &id, err);
   if (ret < 0)
     return husk_error_wrap (err, "import %s", src);
+  husk_store_event (s, "image", "import", id, names ? names[0] : NULL, NULL);
   /* The id alone, with or without -q (which only silences progress), so
      scripts can capture it.  */
   printf ("%s\n", id);
@@ -188,7 +189,8 @@ print_loaded (void *ctx, const char *id, char *const *names)
 {
   size_t i;
 
-  (void)ctx;
+  /* Podman's name for a load.  */
+  husk_store_event (ctx, "image", "loadfromarchive", id, names ? names[0] : NULL, NULL);
   if (names == NULL || names[0] == NULL)
     printf ("Loaded image: sha256:%s\n", id);
   for (i = 0; names && names[i]; i++)
@@ -214,7 +216,7 @@ cmd_load (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
   ret = cli_store (ctx, &s, err);
   if (ret < 0)
     return ret;
-  ret = husk_archive_load (s, fd, print_loaded, NULL, err);
+  ret = husk_archive_load (s, fd, print_loaded, s, err);
   if (ret < 0)
     return husk_error_wrap (err, "load %s", input ? input : "from standard input");
   return 0;

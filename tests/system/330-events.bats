@@ -99,6 +99,18 @@ untag localhost/evtag:2"
   assert_output ""
 }
 
+@test "events: load and import are logged as Podman names them" {
+  run_husk load -q -i "$FIXTURE_DOCKER_ARCHIVE"
+  run_husk import "$FIXTURE_ROOTFS" evimport:1
+  local iid=$output
+  ev --filter type=image --format '{{.Status}} {{.Name}}'
+  assert_output "loadfromarchive $FIXTURE_NAME
+import localhost/evimport:1"
+  ev --filter event=import --format '{{.ID}}'
+  assert_output "$iid"
+  run_husk rmi evimport:1
+}
+
 @test "events: label= and several values of one key" {
   run_husk create --name e5 --label color=red "$IMAGE" true
   run_husk create --name e6 --label color=green "$IMAGE" true
