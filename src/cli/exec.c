@@ -455,6 +455,9 @@ cmd_exec (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
     }
   if (ret == 0 && !container_running (&st))
     ret = husk_make_error (err, 0, "container %s is not running", arg);
+  /* A process joining a frozen cgroup would freeze before it could exec.  */
+  if (ret == 0 && cli_container_paused (&st))
+    ret = husk_make_error (err, 0, "container %s is paused, unpause the container before exec", arg);
   if (ret == 0)
     ret = cli_container_config (s, id, &config, err);
   cfg = husk_json_get (config, "Config");

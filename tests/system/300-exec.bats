@@ -53,7 +53,8 @@ status_of() {
 
 @test "exec: stdout and stderr go straight to the caller's fds" {
   bg e1
-  run --separate-stderr "$HUSK_BINARY" --root "$HUSK_ROOT" --runroot "$HUSK_RUNROOT" exec e1 sh -c 'echo out; echo err >&2'
+  run --separate-stderr "$HUSK_BINARY" --root "$HUSK_ROOT" --runroot "$HUSK_RUNROOT" \
+    ${HUSK_TEST_STORAGE_DRIVER:+--storage-driver "$HUSK_TEST_STORAGE_DRIVER"} exec e1 sh -c 'echo out; echo err >&2'
   assert_equal "$status" 0
   assert_equal "$output" out
   assert_equal "$stderr" err
@@ -258,6 +259,26 @@ end"
   assert_husk_error "invalid detach keys"
   run_husk 125 exec e1
   assert_equal "$(ctr_status e1)" running
+  # Paused: a process joining the frozen cgroup could never exec.
+  if husk pause e1 >/dev/null 2>&1; then
+    run_husk 125 exec e1 true
+    assert_husk_error "is paused"
+    husk unpause e1 >/dev/null
+    run_husk exec e1 true
+  fi
+}
+
+@test "exec: signals to husk reach the process" {
+  bg e1
+  "$HUSK_BINARY" --root "$HUSK_ROOT" --runroot "$HUSK_RUNROOT" \
+    ${HUSK_TEST_STORAGE_DRIVER:+--storage-driver "$HUSK_TEST_STORAGE_DRIVER"} exec e1 sh -c 'trap "echo got-term; exit 9" TERM; while :; do sleep 0.1; done' >"$BATS_TEST_TMPDIR/out" &
+  local cli=$!
+  sleep 1
+  kill -TERM "$cli"
+  local rc=0
+  wait "$cli" || rc=$?
+  assert_equal "$rc" 9
+  assert_equal "$(cat "$BATS_TEST_TMPDIR/out")" got-term
 }
 
 # DESIGN.md section 7 (CVE-2019-5736): while execs join, a loop inside the
