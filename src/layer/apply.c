@@ -581,7 +581,11 @@ apply_whiteout (struct apply_ctx *c, struct archive_entry *e, const char *parent
       && fchownat (parentfd, name, (uid_t)archive_entry_uid (e), (gid_t)archive_entry_gid (e),
                    AT_SYMLINK_NOFOLLOW)
              < 0)
-    return husk_make_error (err, errno, "chown whiteout");
+    {
+      int errnum = errno;
+      return chown_error (archive_entry_pathname (e), (uid_t)archive_entry_uid (e),
+                          (gid_t)archive_entry_gid (e), errnum, err);
+    }
   /* Its time too, or a diff of this layer would differ from the tar.  */
   if (archive_entry_mtime_is_set (e))
     {
