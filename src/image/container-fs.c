@@ -606,6 +606,29 @@ clean_name (const char *name, husk_error_t *err, int *ret)
   return b.data;
 }
 
+/* fchmodat follows a symlink, and a container could swap one in for the
+   fifo or device just made: chmod the inode an O_PATH|O_NOFOLLOW open
+   found, through its /proc/self/fd link (which names that inode only).  */
+static int
+chmod_nofollow (int parentfd, const char *base, mode_t mode)
+{
+  cleanup_close int fd = openat (parentfd, base, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  cleanup_free char *proc = NULL;
+  struct stat st;
+
+  if (fd < 0)
+    return -1;
+  if (fstat (fd, &st) < 0)
+    return -1;
+  if (S_ISLNK (st.st_mode))
+    {
+      errno = ELOOP;
+      return -1;
+    }
+  proc = xasprintf ("/proc/self/fd/%d", fd);
+  return chmod (proc, mode);
+}
+
 static int
 apply_meta (int parentfd, const char *base, struct archive_entry *e, const struct husk_fs_extract_opts *o,
             int fd, husk_error_t *err)
@@ -625,7 +648,7 @@ apply_meta (int parentfd, const char *base, struct archive_entry *e, const struc
   if (type != AE_IFLNK)
     {
       mode_t mode = archive_entry_perm (e);
-      if ((fd >= 0 ? fchmod (fd, mode) : fchmodat (parentfd, base, mode, 0)) < 0)
+      if ((fd >= 0 ? fchmod (fd, mode) : chmod_nofollow (parentfd, base, mode)) < 0)
         return husk_make_error (err, errno, "chmod `%s`", base);
     }
   if (archive_entry_mtime_is_set (e))
