@@ -24,23 +24,6 @@ state_active (const struct husk_container_state *st)
   return st->status == HUSK_CONTAINER_RUNNING || st->status == HUSK_CONTAINER_STOPPING;
 }
 
-/* Argument -> full id under the shared lock (released on return).  */
-static int
-resolve (husk_store_t *s, const char *arg, char **id, husk_error_t *err)
-{
-  struct husk_container_record *r;
-  int ret;
-
-  ret = husk_store_lock (s, false, err);
-  if (ret < 0)
-    return ret;
-  ret = cli_container_lookup (s, arg, &r, err);
-  if (ret >= 0)
-    *id = xstrdup (r->id);
-  husk_store_unlock (s);
-  return ret < 0 ? ret : 0;
-}
-
 /* Replace config.json atomically.  The caller holds the container lock.  */
 static int
 config_write (husk_store_t *s, const char *id, const husk_json_t *cfg, husk_error_t *err)
@@ -113,7 +96,7 @@ cmd_attach (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
   husk_store_t *s;
   int code = 0, ret;
 
-  if (cli_store (ctx, &s, err) < 0 || resolve (s, a->argv[0], &id, err) < 0)
+  if (cli_store (ctx, &s, err) < 0 || cli_container_resolve (s, a->argv[0], &id, err) < 0)
     return -1;
   if (husk_store_container_state (s, id, &st, err) < 0)
     return -1;
@@ -131,6 +114,7 @@ cmd_attach (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
       husk_error_release (err);
       return husk_make_error (err, 0, "you can only attach to running containers");
     }
+  husk_store_event_container (s, "attach", id, NULL);
 
   /* Without -i the container's stdin is /dev/null: nothing to forward.  */
   r.in_fd = open_stdin && !cli_bool (a, "no-stdin") ? 0 : -1;
@@ -163,7 +147,7 @@ cmd_rename (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
   husk_store_t *s;
   int ret;
 
-  if (cli_store_writer (ctx, &s, err) < 0 || resolve (s, a->argv[0], &id, err) < 0)
+  if (cli_store_writer (ctx, &s, err) < 0 || cli_container_resolve (s, a->argv[0], &id, err) < 0)
     return -1;
   /* Container lock first (config.json), then the store lock (the index).  */
   if (husk_store_container_lock (s, id, &lockfd, err) < 0)
@@ -177,7 +161,10 @@ cmd_rename (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
   if (ret < 0)
     return -1;
   husk_json_set_string (cfg, "Name", name[0] == '/' ? name + 1 : name);
-  return config_write (s, id, cfg, err);
+  ret = config_write (s, id, cfg, err);
+  if (ret >= 0)
+    husk_store_event_container (s, "rename", id, NULL);
+  return ret;
 }
 
 /* ---- pause, unpause ---- */
@@ -224,7 +211,7 @@ freeze_one (husk_store_t *s, const char *arg, bool frozen, husk_error_t *err)
   bool paused;
   int ret;
 
-  if (resolve (s, arg, &id, err) < 0)
+  if (cli_container_resolve (s, arg, &id, err) < 0)
     return -1;
   if (husk_cgroup_detect (&why) == HUSK_CGROUP_NONE)
     return husk_make_error (err, 0, "%s needs a cgroup: %s", frozen ? "pausing" : "unpausing",
@@ -249,6 +236,8 @@ freeze_one (husk_store_t *s, const char *arg, bool frozen, husk_error_t *err)
       ret = husk_cgroup_open (id, st.cgroup_path, &cg, err);
       if (ret >= 0)
         ret = husk_cgroup_freeze (cg, frozen, err);
+      if (ret >= 0)
+        husk_store_event_container (s, frozen ? "pause" : "unpause", id, NULL);
     }
   husk_container_state_clear (&st);
   return ret < 0 ? -1 : 0;

@@ -113,6 +113,12 @@ husk_json_t *cli_repo_digests (const struct husk_image_record *r);
 /* Go's time.RFC3339 in UTC: "2024-01-01T00:00:00Z".  */
 char *cli_format_time (int64_t ns);
 
+/* --since/--until values as Docker reads them: RFC 3339 (with a zone),
+   a local date/time without one, Unix seconds with a fraction, or a Go
+   duration ("10m", "1h30m") counted back from now.  flag names the flag
+   in the error.  */
+int cli_parse_time_flag (const char *flag, const char *v, int64_t now, int64_t *out, husk_error_t *err);
+
 /* Read a y/N answer from stdin.  */
 bool cli_confirm (const char *question);
 

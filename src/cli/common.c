@@ -1,6 +1,7 @@
 /* husk: helpers shared by the commands: the store handle, image lookup by
    the many spellings users type, local names.  */
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -194,4 +195,133 @@ cli_format_time (int64_t ns)
   gmtime_r (&t, &tm);
   strftime (buf, sizeof (buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
   return xstrdup (buf);
+}
+
+/* ---- --since / --until (logs, events) ---- */
+
+/* Go's time.ParseDuration: "300ms", "1.5h", "2h45m"; no sign.  */
+static bool
+parse_go_duration (const char *s, int64_t *ns)
+{
+  static const struct
+  {
+    const char *unit;
+    int64_t ns;
+  } units[] = {
+    { "ns", 1 },
+    { "us", 1000 },
+    { "\xc2\xb5s", 1000 },
+    { "ms", 1000000 },
+    { "s", 1000000000LL },
+    { "m", 60 * 1000000000LL },
+    { "h", 3600 * 1000000000LL },
+  };
+  int64_t total = 0;
+
+  if (*s == '\0')
+    return false;
+  while (*s)
+    {
+      double v;
+      char *end;
+      size_t i, best = 0, best_len = 0;
+
+      if ((*s < '0' || *s > '9') && *s != '.')
+        return false;
+      errno = 0;
+      v = strtod (s, &end);
+      if (end == s || errno != 0 || v < 0)
+        return false;
+      s = end;
+      /* The longest unit that matches: "ms" before "m".  */
+      for (i = 0; i < sizeof (units) / sizeof (units[0]); i++)
+        {
+          size_t len = strlen (units[i].unit);
+          if (strncmp (s, units[i].unit, len) == 0 && len > best_len)
+            {
+              best = i;
+              best_len = len;
+            }
+        }
+      if (best_len == 0)
+        return false;
+      s += best_len;
+      if (v * (double)units[best].ns > 9e18 - (double)total)
+        return false;
+      total += (int64_t)(v * (double)units[best].ns);
+    }
+  *ns = total;
+  return true;
+}
+
+/* A Unix time: seconds with an optional fraction of up to 9 digits.  */
+static bool
+parse_unix_time (const char *s, int64_t *ns)
+{
+  uint64_t secs = 0;
+  int64_t frac = 0, scale = 100000000;
+  const char *dot = strchr (s, '.');
+  cleanup_free char *whole = xstrndup (s, dot ? (size_t)(dot - s) : strlen (s));
+
+  if (!husk_parse_u64 (whole, &secs) || secs > 9000000000ULL)
+    return false;
+  if (dot)
+    {
+      const char *p = dot + 1;
+      if (*p == '\0' || strlen (p) > 9)
+        return false;
+      for (; *p; p++)
+        {
+          if (*p < '0' || *p > '9')
+            return false;
+          frac += (*p - '0') * scale;
+          scale /= 10;
+        }
+    }
+  *ns = (int64_t)secs * 1000000000LL + frac;
+  return true;
+}
+
+/* A time without a zone ("2024-01-02", "2024-01-02T03:04:05"): local time,
+   as Docker reads it.  */
+static bool
+parse_local_time (const char *s, int64_t *ns)
+{
+  static const char *const formats[] = { "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d" };
+  size_t i;
+
+  for (i = 0; i < sizeof (formats) / sizeof (formats[0]); i++)
+    {
+      struct tm tm;
+      const char *end;
+      time_t t;
+
+      memset (&tm, 0, sizeof (tm));
+      end = strptime (s, formats[i], &tm);
+      if (end == NULL || *end != '\0')
+        continue;
+      tm.tm_isdst = -1;
+      t = mktime (&tm);
+      if (t == (time_t)-1)
+        return false;
+      *ns = (int64_t)t * 1000000000LL;
+      return true;
+    }
+  return false;
+}
+
+int
+cli_parse_time_flag (const char *flag, const char *v, int64_t now, int64_t *out, husk_error_t *err)
+{
+  int64_t d;
+
+  if (husk_parse_rfc3339 (v, out) || parse_local_time (v, out) || parse_unix_time (v, out))
+    return 0;
+  if (parse_go_duration (v, &d))
+    {
+      *out = now - d;
+      return 0;
+    }
+  return husk_make_error (
+      err, 0, "invalid --%s \"%s\": use an RFC 3339 time, a Unix time or a duration such as 10m", flag, v);
 }

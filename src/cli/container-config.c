@@ -127,7 +127,7 @@
       { "stop-timeout", 0,   CLI_OPT_STRING, "SECONDS", "Timeout to stop the container before killing it",        \
         "10",           NULL },                                                                                   \
       { "sysctl", 0, CLI_OPT_STRV, "KEY=VALUE", "Sysctl options", NULL, NULL },                                   \
-      { "timeout", 0, CLI_OPT_STRING, "SECONDS", "Kill the container after SECONDS (0: no limit)", "0", NULL },    \
+      { "timeout", 0, CLI_OPT_STRING, "SECONDS", "Kill the container after SECONDS (0: no limit)", "0", NULL },   \
       { "tmpfs", 0, CLI_OPT_STRV, "PATH[:OPTIONS]", "Mount a tmpfs directory", NULL, NULL },                      \
       { "tty", 't', CLI_OPT_BOOL, NULL, "Allocate a pseudo-TTY", NULL, NULL },                                    \
       { "ulimit", 0, CLI_OPT_STRV, "NAME=SOFT[:HARD]", "Ulimit options", NULL, NULL },                            \
@@ -234,8 +234,8 @@ cli_parse_signal (const char *s, int *out, husk_error_t *err)
 /* Docker's -e semantics: "K=V" as is; "K" takes the value from our own
    environment and is dropped when unset.  Later values replace earlier
    ones with the same key.  */
-static void
-env_set (char ***env, const char *kv)
+void
+cli_env_set (char ***env, const char *kv)
 {
   const char *eq = strchr (kv, '=');
   size_t klen = eq ? (size_t)(eq - kv) : strlen (kv);
@@ -261,8 +261,8 @@ env_set (char ***env, const char *kv)
   strv_append_take (env, entry);
 }
 
-static int
-read_env_file (const char *path, char ***env, husk_error_t *err)
+int
+cli_env_read_file (const char *path, char ***env, husk_error_t *err)
 {
   cleanup_free char *data = NULL;
   size_t len;
@@ -281,7 +281,7 @@ read_env_file (const char *path, char ***env, husk_error_t *err)
         continue;
       if (*line == '=')
         return husk_make_error (err, EINVAL, "invalid environment variable in %s: %s", path, line);
-      env_set (env, line);
+      cli_env_set (env, line);
     }
   return 0;
 }
@@ -709,14 +709,14 @@ cli_container_config_build (const struct cli_args *a, const char *id, const stru
   }
   vv = cli_strv (a, "env-file");
   for (i = 0; vv && vv[i]; i++)
-    if (read_env_file (vv[i], &env, err) < 0)
+    if (cli_env_read_file (vv[i], &env, err) < 0)
       return -1;
   vv = cli_strv (a, "env");
   for (i = 0; vv && vv[i]; i++)
     {
       if (!valid_env_key (vv[i]))
         return husk_make_error (err, EINVAL, "invalid environment variable: \"%s\"", vv[i]);
-      env_set (&env, vv[i]);
+      cli_env_set (&env, vv[i]);
     }
   if (cli_bool (a, "tty"))
     {
@@ -727,7 +727,7 @@ cli_container_config_build (const struct cli_args *a, const char *id, const stru
       if (!has_term)
         strv_append (&env, "TERM=xterm");
     }
-  env_set (&env, "container=husk");
+  cli_env_set (&env, "container=husk");
 
   /* Hostname: Docker's default is the short id.  */
   v = cli_string (a, "hostname");

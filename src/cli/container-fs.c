@@ -902,6 +902,11 @@ cmd_commit (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
     if (ret < 0)
       goto out;
   }
+  {
+    cleanup_json husk_json_t *attrs = husk_json_new_object ();
+    husk_json_set_string (attrs, "imageID", id);
+    husk_store_event_container (s, "commit", c.id, attrs);
+  }
   printf ("%s\n", id);
   if (fflush (stdout) != 0)
     ret = husk_make_error (err, errno, "write");

@@ -31,6 +31,22 @@ cli_container_lookup (husk_store_t *s, const char *arg, struct husk_container_re
 }
 
 int
+cli_container_resolve (husk_store_t *s, const char *arg, char **id, husk_error_t *err)
+{
+  struct husk_container_record *r;
+  int ret;
+
+  ret = husk_store_lock (s, false, err);
+  if (ret < 0)
+    return ret;
+  ret = cli_container_lookup (s, arg, &r, err);
+  if (ret >= 0)
+    *id = xstrdup (r->id);
+  husk_store_unlock (s);
+  return ret < 0 ? ret : 0;
+}
+
+int
 cli_container_config (husk_store_t *s, const char *id, husk_json_t **out, husk_error_t *err)
 {
   cleanup_free char *data = NULL;

@@ -76,6 +76,10 @@ int cli_container_security_build (husk_store_t *s, const husk_json_t *hc, bool p
 int cli_container_lookup (husk_store_t *s, const char *arg, struct husk_container_record **out,
                           husk_error_t *err);
 
+/* The same, taking and releasing the shared lock itself; *id gets a
+   copy of the full id.  */
+int cli_container_resolve (husk_store_t *s, const char *arg, char **id, husk_error_t *err);
+
 /* config.json of a container, parsed.  */
 int cli_container_config (husk_store_t *s, const char *id, husk_json_t **out, husk_error_t *err);
 
@@ -92,6 +96,13 @@ struct cli_start
    Errors carry 125/126/127.  */
 int cli_container_start (husk_store_t *s, const char *id, const struct cli_start *o, int *exit_code,
                          husk_error_t *err);
+
+/* Docker's -e: "K=V" as is, "K" takes our own value (dropped when
+   unset); a later value replaces an earlier one with the same key.  */
+void cli_env_set (char ***env, const char *kv);
+/* --env-file: one K=V (or K) per line, # comments and blank lines
+   skipped.  */
+int cli_env_read_file (const char *path, char ***env, husk_error_t *err);
 
 /* Parse a signal: "SIGTERM", "TERM", "15", "sigkill".  */
 int cli_parse_signal (const char *s, int *out, husk_error_t *err);

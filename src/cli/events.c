@@ -40,115 +40,6 @@ struct events_out
   bool flush;
 };
 
-/* ---- time flags (the same grammar as logs) ---- */
-
-/* Go's time.ParseDuration: "300ms", "1.5h", "2h45m"; no sign.  */
-static bool
-parse_go_duration (const char *s, int64_t *ns)
-{
-  static const struct
-  {
-    const char *unit;
-    int64_t ns;
-  } units[] = {
-    { "ns", 1 },           { "us", 1000 },         { "\xc2\xb5s", 1000 },        { "ms", 1000000 },
-    { "s", 1000000000LL }, { "m", 60000000000LL }, { "h", 3600 * 1000000000LL },
-  };
-  int64_t total = 0;
-
-  if (*s == '\0')
-    return false;
-  while (*s)
-    {
-      size_t i, best = 0, best_len = 0;
-      char *end;
-      double v;
-
-      if ((*s < '0' || *s > '9') && *s != '.')
-        return false;
-      errno = 0;
-      v = strtod (s, &end);
-      if (end == s || errno != 0 || v < 0)
-        return false;
-      s = end;
-      for (i = 0; i < sizeof (units) / sizeof (units[0]); i++)
-        {
-          size_t len = strlen (units[i].unit);
-          if (strncmp (s, units[i].unit, len) == 0 && len > best_len)
-            {
-              best = i;
-              best_len = len;
-            }
-        }
-      if (best_len == 0 || v * (double)units[best].ns > 9e18 - (double)total)
-        return false;
-      s += best_len;
-      total += (int64_t)(v * (double)units[best].ns);
-    }
-  *ns = total;
-  return true;
-}
-
-/* Seconds since the epoch with an optional fraction.  */
-static bool
-parse_unix_time (const char *s, int64_t *ns)
-{
-  char *end;
-  double v;
-
-  if (*s < '0' || *s > '9')
-    return false;
-  errno = 0;
-  v = strtod (s, &end);
-  if (*end != '\0' || errno != 0 || v > 9e9)
-    return false;
-  *ns = (int64_t)(v * 1e9);
-  return true;
-}
-
-/* A time without a zone: local time, as Docker reads it.  */
-static bool
-parse_local_time (const char *s, int64_t *ns)
-{
-  static const char *const formats[] = { "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d" };
-  size_t i;
-
-  for (i = 0; i < sizeof (formats) / sizeof (formats[0]); i++)
-    {
-      struct tm tm;
-      const char *end;
-      time_t t;
-
-      memset (&tm, 0, sizeof (tm));
-      end = strptime (s, formats[i], &tm);
-      if (end == NULL || *end != '\0')
-        continue;
-      tm.tm_isdst = -1;
-      t = mktime (&tm);
-      if (t == (time_t)-1)
-        return false;
-      *ns = (int64_t)t * 1000000000LL;
-      return true;
-    }
-  return false;
-}
-
-static int
-parse_time_flag (const char *flag, const char *v, int64_t now, int64_t *out, husk_error_t *err)
-{
-  int64_t d;
-
-  if (husk_parse_rfc3339 (v, out) || parse_local_time (v, out) || parse_unix_time (v, out))
-    return 0;
-  if (parse_go_duration (v, &d))
-    {
-      *out = now - d;
-      return 0;
-    }
-  return husk_make_error (
-      err, 0, "invalid --%s \"%s\": use an RFC 3339 time, a Unix time or a duration such as 10m", flag, v);
-}
-
 /* ---- filters ---- */
 
 static int
@@ -399,10 +290,10 @@ cmd_events (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
   if (parse_filters (cli_strv (a, "filter"), &o, err) < 0)
     goto out;
   v = cli_string (a, "since");
-  if (v && parse_time_flag ("since", v, now, &since, err) < 0)
+  if (v && cli_parse_time_flag ("since", v, now, &since, err) < 0)
     goto out;
   v = cli_string (a, "until");
-  if (v && parse_time_flag ("until", v, now, &until, err) < 0)
+  if (v && cli_parse_time_flag ("until", v, now, &until, err) < 0)
     goto out;
   if (v && until == 0)
     until = 1;

@@ -35,60 +35,6 @@
 
 /* ---- environment (Docker's rules, as run's) ---- */
 
-/* "K=V" as is; "K" takes our own value, dropped when unset.  Later values
-   replace earlier ones with the same key.  */
-static void
-env_set (char ***env, const char *kv)
-{
-  const char *eq = strchr (kv, '=');
-  size_t klen = eq ? (size_t)(eq - kv) : strlen (kv);
-  char *entry;
-  size_t i;
-
-  if (eq == NULL)
-    {
-      const char *v = getenv (kv);
-      if (v == NULL)
-        return;
-      entry = xasprintf ("%s=%s", kv, v);
-    }
-  else
-    entry = xstrdup (kv);
-  for (i = 0; (*env)[i] != NULL; i++)
-    if (strncmp ((*env)[i], entry, klen) == 0 && (*env)[i][klen] == '=')
-      {
-        free ((*env)[i]);
-        (*env)[i] = entry;
-        return;
-      }
-  strv_append_take (env, entry);
-}
-
-static int
-read_env_file (const char *path, char ***env, husk_error_t *err)
-{
-  cleanup_free char *data = NULL;
-  size_t len;
-  char *line, *save = NULL;
-
-  if (husk_read_file_at (AT_FDCWD, path, 1 << 20, &data, &len, err) < 0)
-    return husk_error_wrap (err, "read --env-file %s", path);
-  for (line = strtok_r (data, "\n", &save); line; line = strtok_r (NULL, "\n", &save))
-    {
-      size_t l = strlen (line);
-      while (l > 0 && (line[l - 1] == '\r' || line[l - 1] == ' ' || line[l - 1] == '\t'))
-        line[--l] = '\0';
-      while (*line == ' ' || *line == '\t')
-        line++;
-      if (*line == '\0' || *line == '#')
-        continue;
-      if (*line == '=')
-        return husk_make_error (err, EINVAL, "invalid environment variable in %s: %s", path, line);
-      env_set (env, line);
-    }
-  return 0;
-}
-
 /* The container's Env, then --env-file, then -e; TERM with -t.  */
 static int
 build_env (const struct cli_args *a, const husk_json_t *cfg, char ***out, husk_error_t *err)
@@ -99,14 +45,14 @@ build_env (const struct cli_args *a, const husk_json_t *cfg, char ***out, husk_e
 
   vv = cli_strv (a, "env-file");
   for (i = 0; vv && vv[i]; i++)
-    if (read_env_file (vv[i], &env, err) < 0)
+    if (cli_env_read_file (vv[i], &env, err) < 0)
       return -1;
   vv = cli_strv (a, "env");
   for (i = 0; vv && vv[i]; i++)
     {
       if (vv[i][0] == '\0' || vv[i][0] == '=')
         return husk_make_error (err, EINVAL, "invalid environment variable: \"%s\"", vv[i]);
-      env_set (&env, vv[i]);
+      cli_env_set (&env, vv[i]);
     }
   if (cli_bool (a, "tty"))
     {
@@ -493,6 +439,7 @@ cmd_exec (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
   ret = husk_runtime_exec (&es, &p, err);
   if (ret < 0)
     goto out;
+  husk_store_event_container (s, "exec", id, NULL);
 
   if (detach)
     {

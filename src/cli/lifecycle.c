@@ -92,23 +92,6 @@ gone_error (const char *arg, husk_error_t *err)
                        xasprintf ("no container with name or ID \"%s\" found: no such container", arg));
 }
 
-/* Argument -> full id, under the shared lock (released before returning).  */
-static int
-resolve (husk_store_t *s, const char *arg, char **id, husk_error_t *err)
-{
-  struct husk_container_record *r;
-  int ret;
-
-  ret = husk_store_lock (s, false, err);
-  if (ret < 0)
-    return ret;
-  ret = cli_container_lookup (s, arg, &r, err);
-  if (ret >= 0)
-    *id = xstrdup (r->id);
-  husk_store_unlock (s);
-  return ret < 0 ? ret : 0;
-}
-
 /* The ids of every container (a copy: the lock is released).  */
 static int
 all_ids (husk_store_t *s, char ***out, husk_error_t *err)
@@ -430,7 +413,7 @@ stop_one (struct lifecycle *l, const char *arg, husk_error_t *err)
   cleanup_free char *id = NULL;
   int sig, timeout;
 
-  if (resolve (l->s, arg, &id, err) < 0)
+  if (cli_container_resolve (l->s, arg, &id, err) < 0)
     return -1;
   stop_params (l->s, id, l, &sig, &timeout);
   if (stop_container (l->s, id, sig, timeout, err) < 0)
@@ -511,7 +494,7 @@ restart_one (struct lifecycle *l, const char *arg, husk_error_t *err)
   struct cli_start o = { 0 };
   int sig, timeout, code;
 
-  if (resolve (l->s, arg, &id, err) < 0)
+  if (cli_container_resolve (l->s, arg, &id, err) < 0)
     return -1;
   stop_params (l->s, id, l, &sig, &timeout);
   if (stop_container (l->s, id, sig, timeout, err) < 0)
@@ -557,7 +540,7 @@ kill_one (struct lifecycle *l, const char *arg, husk_error_t *err)
   pid_t pid;
   int ret;
 
-  if (resolve (l->s, arg, &id, err) < 0)
+  if (cli_container_resolve (l->s, arg, &id, err) < 0)
     return -1;
   ret = husk_store_container_state (l->s, id, &st, err);
   if (ret == -ENOENT)
@@ -668,7 +651,7 @@ rm_one (struct lifecycle *l, const char *arg, husk_error_t *err)
   husk_error_t e = NULL;
   int ret;
 
-  ret = resolve (l->s, arg, &id, err);
+  ret = cli_container_resolve (l->s, arg, &id, err);
   if (ret == -ENOENT)
     husk_error_set_exit_code (err, EXIT_NO_SUCH_CONTAINER);
   if (ret < 0)
@@ -864,7 +847,7 @@ wait_one (struct lifecycle *l, const char *arg, husk_error_t *err)
   cleanup_free char *id = NULL;
   int code = 0;
 
-  if (resolve (l->s, arg, &id, err) < 0)
+  if (cli_container_resolve (l->s, arg, &id, err) < 0)
     return -1;
   if (wait_container (l->s, arg, id, &code, err) < 0)
     return -1;

@@ -84,7 +84,9 @@ ls"
 
   complete_husk system ''
   assert_output "df
-info"
+info
+prune
+reset"
 }
 
 @test "completion bash: flags of a command" {
@@ -143,6 +145,22 @@ ls"
 
   complete_husk image inspect "${id:0:6}"
   assert_output "${id:0:12}"
+}
+
+@test "completion bash: container names and capabilities" {
+  fresh_store
+  run_husk import -q "$FIXTURE_ROOTFS" complme
+  run_husk create --name compctr localhost/complme true
+  local id=$output
+
+  complete_husk rm compc
+  assert_output "compctr"
+
+  complete_husk container inspect "${id:0:6}"
+  assert_output "${id:0:12}"
+
+  complete_husk run --cap-add NET_BI
+  assert_output "NET_BIND_SERVICE"
 }
 
 @test "completion zsh and fish: the scripts parse" {
