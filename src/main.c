@@ -436,7 +436,7 @@ static const struct cli_opt opts_export[] = {
 #define EXEC_CMD                                                                                             \
   {                                                                                                          \
     "exec", NULL, "Run a process in a running container", "[OPTIONS] CONTAINER COMMAND [ARG...]", opts_exec, \
-        cmd_exec, NULL, 2, -1, "containers", false, true                                                  \
+        cmd_exec, NULL, 2, -1, "containers", false, true                                                     \
   }
 #define ATTACH_CMD                                                                                           \
   {                                                                                                          \
@@ -446,8 +446,8 @@ static const struct cli_opt opts_export[] = {
 #define TOP_CMD                                                                                              \
   {                                                                                                          \
     "top", NULL, "Display the running processes of a container",                                             \
-        "CONTAINER [FORMAT-DESCRIPTORS|ps OPTIONS]", opts_none, cmd_top, NULL, 1, -1, "containers",          \
-        false, true                                                                                          \
+        "CONTAINER [FORMAT-DESCRIPTORS|ps OPTIONS]", opts_none, cmd_top, NULL, 1, -1, "containers", false,   \
+        true                                                                                                 \
   }
 #define RENAME_CMD                                                                                           \
   {                                                                                                          \

@@ -127,7 +127,6 @@ int husk_image_import (husk_store_t *s, int in_fd, char *const *changes, const c
 int husk_image_layer_export (husk_store_t *s, const char *diff_id, enum husk_compression compression,
                              int out_fd, struct husk_layer_diff_result *res, husk_error_t *err);
 
-
 /* ---- a container's files: cp, diff, export (container-fs.c) ----
 
    Paths on the container's side are resolved inside rootfd (openat2

@@ -270,7 +270,8 @@ struct husk_exec_spec
    first setns, and the process inherits it until execve: nothing in the
    container can open the husk binary through /proc/<pid>/exe while an
    exec joins (DESIGN.md section 7).  */
-int husk_runtime_exec (const struct husk_exec_spec *spec, struct husk_runtime_process *out, husk_error_t *err);
+int husk_runtime_exec (const struct husk_exec_spec *spec, struct husk_runtime_process *out,
+                       husk_error_t *err);
 
 /* Docker's default masked and read-only paths (NULL-terminated).  */
 extern char *const husk_runtime_default_masked_paths[];

@@ -342,7 +342,8 @@ void husk_store_event (husk_store_t *s, const char *type, const char *action, co
    container's config.json ("Name", "ImageName", "Config.Labels", as the
    CLI writes it; no lock needed), so call it before a remove.  extra
    (may be NULL) adds attributes (exitCode, signal ...).  */
-void husk_store_event_container (husk_store_t *s, const char *action, const char *id, const husk_json_t *extra);
+void husk_store_event_container (husk_store_t *s, const char *action, const char *id,
+                                 const husk_json_t *extra);
 
 /* Called with each event (the parsed line, owned by the reader) in file
    order; a negative return stops the read with that error, a positive
