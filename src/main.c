@@ -433,6 +433,47 @@ static const struct cli_opt opts_export[] = {
    completion is asked of it) until it is done: HUSK_WIP.  */
 #define HUSK_WIP true
 
+static const struct cli_opt opts_build[] = {
+  { "build-arg", 0, CLI_OPT_STRV, "KEY[=VALUE]",
+    "Set a build-time variable (KEY alone takes the value from the environment)", NULL, NULL },
+  { "file", 'f', CLI_OPT_STRING, "FILE", "Name of the Dockerfile (\"-\" reads it from standard input)",
+    "CONTEXT/Dockerfile", "files" },
+  { "force-rm", 0, CLI_OPT_BOOL, NULL, "Always remove intermediate containers (husk always does)", "true",
+    NULL },
+  { "format", 0, CLI_OPT_STRING, "FORMAT", "Manifest type of the built image (oci, docker)", "oci",
+    "oci docker" },
+  { "iidfile", 0, CLI_OPT_STRING, "FILE", "Write the image ID to the file", NULL, "files" },
+  { "label", 0, CLI_OPT_STRV, "KEY=VALUE", "Set metadata on the image", NULL, NULL },
+  { "layers", 0, CLI_OPT_BOOL, NULL, "Cache intermediate steps (--layers=false: no cache)", "true", NULL },
+  { "network", 0, CLI_OPT_STRING, "MODE", "Network of the RUN steps (none, host)", "none", "none host" },
+  { "no-cache", 0, CLI_OPT_BOOL, NULL, "Do not use cached steps", NULL, NULL },
+  { "platform", 0, CLI_OPT_STRING, "OS/ARCH", "Platform of the base images", NULL, NULL },
+  { "pull", 0, CLI_OPT_OPTVAL, "POLICY",
+    "Pull base images: missing, always, never (--pull alone: always, --pull=false: missing)", "missing",
+    "always missing never true false" },
+  { "quiet", 'q', CLI_OPT_BOOL, NULL, "Print only the image ID", NULL, NULL },
+  { "rm", 0, CLI_OPT_BOOL, NULL, "Remove intermediate containers after a successful build", "true", NULL },
+  { "squash", 0, CLI_OPT_BOOL, NULL, "Squash the image into a single layer", NULL, NULL },
+  { "tag", 't', CLI_OPT_STRV, "NAME", "Name (and tag) of the resulting image", NULL, NULL },
+  { "target", 0, CLI_OPT_STRING, "STAGE", "Build the named stage and stop", NULL, NULL },
+  { "timestamp", 0, CLI_OPT_STRING, "SECONDS",
+    "Set the created time of the image and its files (reproducible builds; also SOURCE_DATE_EPOCH)", NULL,
+    NULL },
+  { NULL },
+};
+#define BUILD_CMD                                                                                            \
+  {                                                                                                          \
+    "build", NULL, "Build an image from a Dockerfile", "[OPTIONS] [CONTEXT]", opts_build, cmd_build, NULL,   \
+        0, 1, "files", HUSK_WIP                                                                              \
+  }
+
+static const struct cli_opt opts_healthcheck_run[] = { { NULL } };
+static const struct cli_cmd healthcheck_cmds[] = {
+  { "run", NULL, "Run a container's healthcheck once", "CONTAINER", opts_healthcheck_run, cmd_healthcheck_run,
+    NULL, 1, 1, "containers" },
+  { NULL },
+};
+
 #define EXEC_CMD                                                                                             \
   {                                                                                                          \
     "exec", NULL, "Run a process in a running container", "[OPTIONS] CONTAINER COMMAND [ARG...]", opts_exec, \
@@ -547,6 +588,7 @@ static const struct cli_cmd container_cmds[] = {
 };
 
 static const struct cli_cmd image_cmds[] = {
+  BUILD_CMD,
   { "exists", NULL, "Check if an image exists in local storage", "IMAGE", opts_exists, cmd_image_exists, NULL,
     1, 1, "images" },
   HISTORY_CMD,
@@ -593,6 +635,7 @@ static const struct cli_opt opts_completion[] = { { NULL } };
 
 const struct cli_cmd cli_commands[] = {
   ATTACH_CMD,
+  BUILD_CMD,
   COMMIT_CMD,
   { "completion", NULL, "Generate shell autocompletions", "bash|zsh|fish", opts_completion, cmd_completion,
     NULL, 1, 1, "bash zsh fish" },
@@ -604,6 +647,8 @@ const struct cli_cmd cli_commands[] = {
   EXEC_CMD,
   EXPORT_CMD,
   { "help", NULL, "Help about any command", "[COMMAND...]", opts_help, cmd_help, NULL, 0, -1, "commands" },
+  { "healthcheck", NULL, "Manage container healthchecks", NULL, NULL, NULL, healthcheck_cmds, 0, 0, NULL,
+    HUSK_WIP },
   HISTORY_CMD,
   { "image", NULL, "Manage images", NULL, NULL, NULL, image_cmds, 0, 0, NULL },
   IMAGES_CMD ("images", NULL),

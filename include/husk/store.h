@@ -70,6 +70,10 @@ struct husk_image_record
   int64_t created;     /* config "created", ns since epoch (0 if absent) */
   int64_t added;       /* when it entered this store, ns */
   husk_json_t *labels; /* config.Labels object, or NULL */
+  /* Committed by a build step for its cache and never named or committed
+     otherwise: `husk images` hides it without -a.  */
+  bool intermediate;
+  char **build_keys; /* cache keys of the build steps that produced it (NULL-terminated, maybe empty) */
 };
 void husk_image_record_free (struct husk_image_record *r);
 void cleanup_image_recordp (struct husk_image_record **r);
@@ -83,6 +87,9 @@ int husk_store_images (husk_store_t *s, struct husk_image_record *const **out, s
    if not, negative on error (ambiguous prefix: an error).  */
 int husk_store_image_find (husk_store_t *s, const char *key, struct husk_image_record **out,
                            husk_error_t *err);
+/* The image a build step with this cache key produced (see
+   husk_image_commit.build_key): 1 and *id (malloc'd), or 0.  Any lock.  */
+int husk_store_image_find_build (husk_store_t *s, const char *key, char **id, husk_error_t *err);
 /* Raw config.json and manifest.json of an image (malloc'd).  */
 int husk_store_image_config (husk_store_t *s, const char *id, char **data, size_t *len, husk_error_t *err);
 int husk_store_image_manifest (husk_store_t *s, const char *id, char **data, size_t *len, husk_error_t *err);
@@ -132,6 +139,11 @@ struct husk_image_commit
   size_t manifest_len;
   const char *manifest_digest; /* digest the manifest had at its source, or NULL */
   char *const *names;          /* names to add (moved from other images) */
+  /* A build step's image, kept for the cache: marked intermediate unless
+     the image is already stored and not intermediate; a commit without
+     the flag clears it.  */
+  bool intermediate;
+  const char *build_key;       /* cache key added to the record's build_keys, or NULL */
   husk_layer_stage_t **stages; /* filled stages; duplicates of layers
                                   already stored are discarded */
   size_t n_stages;

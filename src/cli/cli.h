@@ -17,6 +17,7 @@ enum cli_opt_type
   CLI_OPT_BOOL,   /* --flag, --flag=false */
   CLI_OPT_STRING, /* last one wins */
   CLI_OPT_STRV,   /* repeatable */
+  CLI_OPT_OPTVAL, /* --flag (value "true") or --flag=VALUE, never a separate word (build --pull) */
 };
 
 struct cli_opt
@@ -132,6 +133,7 @@ int cmd_help (struct cli_ctx *, struct cli_args *, husk_error_t *);
 int cmd_completion (struct cli_ctx *, struct cli_args *, husk_error_t *);
 int cmd_complete_values (struct cli_ctx *, struct cli_args *, husk_error_t *);
 int cmd_images (struct cli_ctx *, struct cli_args *, husk_error_t *);
+int cmd_build (struct cli_ctx *, struct cli_args *, husk_error_t *);
 int cmd_import (struct cli_ctx *, struct cli_args *, husk_error_t *);
 int cmd_tag (struct cli_ctx *, struct cli_args *, husk_error_t *);
 int cmd_untag (struct cli_ctx *, struct cli_args *, husk_error_t *);

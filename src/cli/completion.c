@@ -68,7 +68,7 @@ bash_cmd (const struct cli_cmd *c, const char *path, void *ctx)
       husk_buf_printf (&flags, "%s--%s", flags.len ? " " : "", o->name);
       if (o->short_name)
         husk_buf_printf (&flags, " -%c", o->short_name);
-      if (o->type != CLI_OPT_BOOL)
+      if (o->type != CLI_OPT_BOOL && o->type != CLI_OPT_OPTVAL)
         {
           husk_buf_printf (&valflags, "%s--%s", valflags.len ? " " : "", o->name);
           if (o->short_name)
@@ -191,7 +191,7 @@ fish_cmd (const struct cli_cmd *c, const char *path, void *ctx)
       printf ("complete -c husk -n '__husk_path_is \"%s\"' -l %s", path, o->name);
       if (o->short_name)
         printf (" -s %c", o->short_name);
-      if (o->type != CLI_OPT_BOOL)
+      if (o->type != CLI_OPT_BOOL && o->type != CLI_OPT_OPTVAL)
         printf (" -r");
       if (o->complete && is_dynamic (o->complete))
         printf (" -f -a '(husk __complete %s 2>/dev/null)'", o->complete);
@@ -362,8 +362,10 @@ table_cmd (const struct cli_cmd *c, const char *path, void *ctx)
       char sh[2] = { op->short_name, 0 };
       husk_json_set_string (j, "name", op->name);
       husk_json_set_string (j, "short", op->short_name ? sh : NULL);
-      husk_json_set_string (
-          j, "type", op->type == CLI_OPT_BOOL ? "bool" : (op->type == CLI_OPT_STRV ? "strv" : "string"));
+      husk_json_set_string (j, "type",
+                            op->type == CLI_OPT_BOOL || op->type == CLI_OPT_OPTVAL
+                                ? "bool"
+                                : (op->type == CLI_OPT_STRV ? "strv" : "string"));
       husk_json_set_string (j, "arg", op->arg);
       husk_json_set_string (j, "help", op->help);
       husk_json_set_string (j, "default", op->def);

@@ -151,6 +151,7 @@ int cmd_update (struct cli_ctx *, struct cli_args *, husk_error_t *);
 int cmd_cp (struct cli_ctx *, struct cli_args *, husk_error_t *);
 int cmd_diff (struct cli_ctx *, struct cli_args *, husk_error_t *);
 int cmd_commit (struct cli_ctx *, struct cli_args *, husk_error_t *);
+int cmd_healthcheck_run (struct cli_ctx *, struct cli_args *, husk_error_t *);
 int cmd_export (struct cli_ctx *, struct cli_args *, husk_error_t *);
 int cmd_system_prune (struct cli_ctx *, struct cli_args *, husk_error_t *);
 int cmd_system_reset (struct cli_ctx *, struct cli_args *, husk_error_t *);

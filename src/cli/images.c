@@ -303,7 +303,7 @@ cmd_images (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
     goto out;
   sel = xzalloc ((n + 1) * sizeof (*sel));
   for (i = 0; i < n; i++)
-    if (image_selected (images[i], &f))
+    if ((!images[i]->intermediate || cli_bool (a, "all")) && image_selected (images[i], &f))
       sel[nsel++] = images[i];
   qsort (sel, nsel, sizeof (*sel), compare_created_desc);
   ret = print_images (s, a, sel, nsel, err);

@@ -51,7 +51,7 @@ static void
 store_value (struct cli_opt_value *val, const struct cli_opt *o, const char *v)
 {
   val->set = true;
-  if (o->type == CLI_OPT_STRING)
+  if (o->type == CLI_OPT_STRING || o->type == CLI_OPT_OPTVAL)
     {
       free (val->s);
       val->s = xstrdup (v);
@@ -89,6 +89,8 @@ parse_long (const struct cli_cmd *cmd, const char *path, struct cli_args *a, int
     }
   if (eq)
     store_value (&a->vals[idx], o, eq + 1);
+  else if (o->type == CLI_OPT_OPTVAL)
+    store_value (&a->vals[idx], o, "true");
   else if (*i + 1 < argc)
     store_value (&a->vals[idx], o, argv[++*i]);
   else
@@ -127,6 +129,11 @@ parse_short (const struct cli_cmd *cmd, const char *path, struct cli_args *a, in
         }
       if (p[1] == '=')
         store_value (&a->vals[idx], o, p + 2);
+      else if (o->type == CLI_OPT_OPTVAL)
+        {
+          store_value (&a->vals[idx], o, "true");
+          continue;
+        }
       else if (p[1])
         store_value (&a->vals[idx], o, p + 1);
       else if (*i + 1 < argc)
@@ -273,14 +280,17 @@ print_opts (const struct cli_opt *opts, FILE *out)
 
   for (i = 0; opts && opts[i].name; i++)
     {
-      size_t w = strlen (opts[i].name) + (opts[i].arg ? strlen (opts[i].arg) + 1 : 0);
+      size_t w = strlen (opts[i].name) + (opts[i].arg ? strlen (opts[i].arg) + 1 : 0)
+                 + (opts[i].arg && opts[i].type == CLI_OPT_OPTVAL ? 2 : 0);
       if (w > width)
         width = w;
     }
   for (i = 0; opts && opts[i].name; i++)
     {
       const struct cli_opt *o = &opts[i];
-      cleanup_free char *left = xasprintf ("%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+      cleanup_free char *left
+          = xasprintf ("%s%s%s%s", o->name, o->arg ? (o->type == CLI_OPT_OPTVAL ? "[=" : " ") : "",
+                       o->arg ? o->arg : "", o->arg && o->type == CLI_OPT_OPTVAL ? "]" : "");
       if (o->short_name)
         fprintf (out, "  -%c, --%-*s   %s", o->short_name, (int)width, left, o->help);
       else

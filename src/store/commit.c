@@ -233,10 +233,15 @@ update_index (husk_store_t *s, const struct husk_image_commit *c, const struct c
   if (target == NULL)
     {
       target = new_record (cs);
+      target->intermediate = c->intermediate;
       recs = xrealloc (recs, (n + 2) * sizeof (*recs));
       recs[n++] = target;
       recs[n] = NULL;
     }
+  else if (!c->intermediate)
+    target->intermediate = false;
+  if (c->build_key && !strv_contains (target->build_keys, c->build_key))
+    strv_append (&target->build_keys, c->build_key);
   for (j = 0; c->names && c->names[j]; j++)
     {
       for (i = 0; i < n; i++)

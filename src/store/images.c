@@ -81,6 +81,26 @@ husk_store_image_find (husk_store_t *s, const char *key, struct husk_image_recor
   return find_by_prefix (s, hex, out, err);
 }
 
+int
+husk_store_image_find_build (husk_store_t *s, const char *key, char **id, husk_error_t *err)
+{
+  size_t i;
+  int ret;
+
+  ret = husk_store_index_load (s, err);
+  if (ret < 0)
+    return ret;
+  /* The newest first: after `image prune` and a rebuild, the same key
+     can name an image again.  */
+  for (i = s->n_images; i-- > 0;)
+    if (strv_contains (s->images[i]->build_keys, key))
+      {
+        *id = xstrdup (s->images[i]->id);
+        return 1;
+      }
+  return 0;
+}
+
 static int
 find_index (husk_store_t *s, const char *id, size_t *idx, husk_error_t *err)
 {
@@ -157,6 +177,9 @@ husk_store_image_set_names (husk_store_t *s, const char *id, char *const *names,
       strv_append (&recs[idx]->names, names[j]);
   if (recs[idx]->names == NULL)
     recs[idx]->names = strv_dup (NULL);
+  /* A tagged build step is an image the user wants to see.  */
+  if (recs[idx]->names[0] != NULL)
+    recs[idx]->intermediate = false;
   return husk_store_index_write (s, recs, n, err);
 }
 

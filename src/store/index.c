@@ -31,6 +31,7 @@ husk_image_record_free (struct husk_image_record *r)
   free (r->digest);
   strv_free (r->layers);
   husk_json_free (r->labels);
+  strv_free (r->build_keys);
   free (r);
 }
 
@@ -65,6 +66,8 @@ husk_image_record_dup (const struct husk_image_record *r)
   c->created = r->created;
   c->added = r->added;
   c->labels = r->labels ? husk_json_clone (r->labels) : NULL;
+  c->intermediate = r->intermediate;
+  c->build_keys = strv_dup (r->build_keys);
   return c;
 }
 
@@ -105,6 +108,9 @@ record_to_json (const struct husk_image_record *r)
   husk_json_set_int (o, "added", r->added);
   if (r->labels && husk_json_object_len (r->labels) > 0)
     husk_json_set (o, "labels", husk_json_clone (r->labels));
+  if (r->intermediate)
+    husk_json_set (o, "intermediate", husk_json_new_bool (true));
+  set_strv (o, "build_keys", r->build_keys);
   return o;
 }
 
@@ -129,6 +135,8 @@ record_from_json (const husk_json_t *o)
   r->added = husk_json_int (husk_json_get (o, "added"), 0);
   if (labels && husk_json_type (labels) == HUSK_JSON_OBJECT)
     r->labels = husk_json_clone (labels);
+  r->intermediate = husk_json_bool (husk_json_get (o, "intermediate"), false);
+  r->build_keys = husk_json_to_strv (husk_json_get (o, "build_keys"));
   return r;
 }
 
