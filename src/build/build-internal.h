@@ -26,6 +26,12 @@ struct build_ctx
   char *tmpdir;     /* this build's directory under husk_store_tmpdir (removed at the end) */
   unsigned seq;     /* unique names inside tmpdir */
   char **downloads; /* ADD URL -> temp file cache: url, path, url, path... (copy-step.c owns it) */
+  /* RUN --mount from=NAME: the layers (diffIDs, bottom first, malloc'd
+     NULL-terminated) of the stage named or numbered NAME, built before
+     this one, or of the image NAME (pulled as the build's policy says).
+     Set by the executor.  */
+  int (*resolve_from) (struct build_ctx *b, const char *name, char ***diff_ids, husk_error_t *err);
+  void *executor; /* the executor's own state */
 };
 
 /* ---- work.c ---- */
