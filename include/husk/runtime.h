@@ -306,5 +306,13 @@ void husk_user_ids_free (struct husk_user_ids *ids);
    lives only as long as the process and its namespace: for short-lived
    commands (cp, export, commit).  Rootless: after husk_userns_enter.  */
 int husk_rootfs_mount_private (const struct husk_rootfs *r, husk_error_t *err);
+/* The same root as a detached mount (open_tree/fsmount semantics): the
+   returned fd works as a dirfd and as the source of move_mount or
+   open_tree, and the mount goes away when the last fd on it is closed;
+   nothing stays attached anywhere.  The first call moves the process into
+   a private mount namespace of its own (as husk_rootfs_mount_private), so
+   it must not have threads then.  For long-lived commands that mount many
+   roots (build).  */
+int husk_rootfs_mount_detached (const struct husk_rootfs *r, husk_error_t *err);
 
 #endif
