@@ -126,6 +126,13 @@ int cli_container_prune_stopped (husk_store_t *s, char ***removed, uint64_t *rec
 /* rm -f of one container id: stop it if it runs, then remove it.  */
 int cli_container_remove_force (husk_store_t *s, const char *id, husk_error_t *err);
 
+/* Find an image (id, prefix, name), pulling it as a --pull policy says
+   ("missing" or NULL, "always", "never"); shared by run/create and
+   build's pull callback.  Takes and releases the shared lock itself; *id
+   and *config (the image's config JSON, *config_len bytes) are malloc'd.  */
+int cli_image_resolve (husk_store_t *s, const char *arg, const char *policy, char **id, char **config,
+                       size_t *config_len, husk_error_t *err);
+
 /* Commands.  */
 int cmd_run (struct cli_ctx *, struct cli_args *, husk_error_t *);
 int cmd_create (struct cli_ctx *, struct cli_args *, husk_error_t *);

@@ -36,11 +36,9 @@ pull_image (husk_store_t *s, const char *ref, husk_error_t *err)
   return husk_registry_pull (s, ref, &opts, &ids, err);
 }
 
-/* Find the image, pulling it as the --pull policy says.  Takes and
-   releases the shared lock; *out is a copy of the record.  */
-static int
-resolve_image (husk_store_t *s, const char *arg, const char *policy, char **id, char **config,
-               size_t *config_len, husk_error_t *err)
+int
+cli_image_resolve (husk_store_t *s, const char *arg, const char *policy, char **id, char **config,
+                   size_t *config_len, husk_error_t *err)
 {
   struct husk_image_record *r = NULL;
   int ret;
@@ -142,7 +140,7 @@ create_container (struct cli_ctx *ctx, struct cli_args *a, husk_store_t **sout, 
   if (cli_store_writer (ctx, &s, err) < 0)
     return -1;
   *sout = s;
-  if (resolve_image (s, a->argv[0], pull, &image_id, &config_data, &len, err) < 0)
+  if (cli_image_resolve (s, a->argv[0], pull, &image_id, &config_data, &len, err) < 0)
     return -1;
   image_config = husk_json_parse (config_data, len, err);
   if (image_config == NULL)
