@@ -149,6 +149,15 @@ int husk_fs_changes (int upperfd, char *const *lower_dirs, struct husk_fs_change
                      husk_error_t *err);
 void husk_fs_changes_free (struct husk_fs_change *c, size_t n);
 
+/* What the runtime made in a container's upper dir only to mount on: the
+   empty files and directories named by targets (absolute container paths;
+   NULL: /proc /sys /dev /etc/hosts /etc/hostname /etc/resolv.conf) that
+   no lower dir has, and the directories holding nothing else (/etc copied
+   up only to hold a created /etc/hosts).  Docker and Buildah leave them
+   out of commits and build layers.  Returns paths relative to the upper
+   dir for husk_layer_diff_skip (NULL-terminated, maybe empty).  */
+char **husk_fs_mount_targets (int upperfd, char *const *lower_dirs, char *const *targets);
+
 /* Write path (inside rootfd; follow: a symlink there is followed, inside
    the root) as a tar stream to out_fd.  Entries are named name, name/...;
    name "" writes a directory's contents without an entry for itself (then

@@ -78,6 +78,12 @@ void husk_layer_diff_result_clear (struct husk_layer_diff_result *r);
 int husk_layer_diff (int dirfd, int out_fd, enum husk_compression compression,
                      struct husk_layer_diff_result *res, husk_error_t *err);
 
+/* husk_layer_diff leaving out skip's entries (paths relative to dirfd,
+   no leading "/", e.g. "etc/hosts"; a directory goes with everything
+   under it).  NULL: nothing left out.  */
+int husk_layer_diff_skip (int dirfd, char *const *skip, int out_fd, enum husk_compression compression,
+                          struct husk_layer_diff_result *res, husk_error_t *err);
+
 /* Just compute the diffID and size of the tar husk_layer_diff would write,
    without writing it anywhere.  */
 int husk_layer_digest_dir (int dirfd, char **diff_id, uint64_t *diff_size, husk_error_t *err);

@@ -806,12 +806,16 @@ cmd_commit (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
       cleanup_free char *upper = xasprintf ("%s/upper", c.dir);
       cleanup_close int upperfd = open (upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
       struct husk_layer_diff_result dres = { 0 };
+      cleanup_strv char **skip = NULL;
       if (upperfd < 0)
         {
           ret = husk_make_error (err, errno, "open `%s`", upper);
           goto out;
         }
-      ret = husk_layer_diff (upperfd, tmp, HUSK_COMPRESSION_NONE, &dres, err);
+      /* The mount targets the runtime made are not the container's
+         changes (Docker commits them neither).  */
+      skip = husk_fs_mount_targets (upperfd, c.lowers, NULL);
+      ret = husk_layer_diff_skip (upperfd, skip, tmp, HUSK_COMPRESSION_NONE, &dres, err);
       husk_layer_diff_result_clear (&dres);
     }
   /* The changes are read: the container may run on.  */

@@ -830,3 +830,112 @@ husk_fs_tar_extract (int destfd, int in_fd, const struct husk_fs_extract_opts *o
   archive_read_free (a);
   return ret;
 }
+
+/* ---- mount targets the runtime created ---- */
+
+static bool
+in_any_lower (char *const *lower_dirs, const char *rel)
+{
+  struct stat st;
+
+  for (size_t i = 0; lower_dirs && lower_dirs[i]; i++)
+    {
+      cleanup_free char *p = xasprintf ("%s/%s", lower_dirs[i], rel);
+      if (fstatat (AT_FDCWD, p, &st, AT_SYMLINK_NOFOLLOW) == 0)
+        return true;
+    }
+  return false;
+}
+
+/* Every entry of the upper dir's directory rel is in skip (and there is
+   at least one), and the directory is not opaque (then it hides lower
+   content: a real change).  */
+static bool
+holds_only_skipped (int upperfd, const char *rel, char *const *skip)
+{
+  cleanup_close int fd = openat (upperfd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  char **names = NULL;
+  size_t n = 0;
+  bool only = true;
+  char v;
+
+  if (fd < 0 || list_dir (fd, &names, &n, NULL) < 0)
+    return false;
+  if (fgetxattr (fd, "trusted.overlay.opaque", &v, 1) == 1
+      || fgetxattr (fd, "user.overlay.opaque", &v, 1) == 1)
+    only = false;
+  for (size_t i = 0; i < n; i++)
+    {
+      cleanup_free char *child = xasprintf ("%s/%s", rel, names[i]);
+      if (!strv_contains (skip, child))
+        only = false;
+      free (names[i]);
+    }
+  free (names);
+  return only && n > 0;
+}
+
+static bool
+created_target (int upperfd, char *const *lower_dirs, const char *rel)
+{
+  struct stat st;
+
+  if (fstatat (upperfd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0)
+    return false;
+  if (S_ISREG (st.st_mode))
+    {
+      if (st.st_size != 0)
+        return false;
+    }
+  else if (S_ISDIR (st.st_mode))
+    {
+      cleanup_close int fd = openat (upperfd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      char **names = NULL;
+      size_t n = 0;
+      if (fd < 0 || list_dir (fd, &names, &n, NULL) < 0)
+        return false;
+      for (size_t i = 0; i < n; i++)
+        free (names[i]);
+      free (names);
+      if (n != 0)
+        return false;
+    }
+  else
+    return false;
+  return !in_any_lower (lower_dirs, rel);
+}
+
+char **
+husk_fs_mount_targets (int upperfd, char *const *lower_dirs, char *const *targets)
+{
+  static char *const defaults[] = { (char *)"/proc",
+                                    (char *)"/sys",
+                                    (char *)"/dev",
+                                    (char *)"/etc/hosts",
+                                    (char *)"/etc/hostname",
+                                    (char *)"/etc/resolv.conf",
+                                    NULL };
+  char **skip = strv_dup (NULL);
+
+  for (char *const *t = targets ? targets : defaults; *t; t++)
+    {
+      const char *rel = *t;
+      while (*rel == '/')
+        rel++;
+      if (*rel != '\0' && !strv_contains (skip, rel) && created_target (upperfd, lower_dirs, rel))
+        strv_append (&skip, rel);
+    }
+  /* Then the directories that only hold skipped entries, innermost
+     first; the list grows while it is walked.  */
+  for (size_t i = 0; skip[i]; i++)
+    {
+      cleanup_free char *parent = xstrdup (skip[i]);
+      char *slash = strrchr (parent, '/');
+      if (slash == NULL)
+        continue;
+      *slash = '\0';
+      if (!strv_contains (skip, parent) && holds_only_skipped (upperfd, parent, skip))
+        strv_append (&skip, parent);
+    }
+  return skip;
+}

@@ -36,6 +36,7 @@ struct diff_ctx
   struct link_entry *links; /* open addressing, size a power of two */
   size_t n_links, cap_links;
   char *buf;
+  char *const *skip; /* paths left out with everything under them */
 };
 
 static size_t
@@ -307,6 +308,8 @@ write_one (struct diff_ctx *c, int dirfd, const char *name, const char *prefix, 
   int ret = 0;
 
   path = xasprintf ("%s%s", prefix, name);
+  if (c->skip != NULL && strv_contains (c->skip, path))
+    return 0;
   if (fstatat (dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
     return husk_make_error (err, errno, "stat %s", path);
 
@@ -462,7 +465,14 @@ int
 husk_layer_diff (int dirfd, int out_fd, enum husk_compression compression, struct husk_layer_diff_result *res,
                  husk_error_t *err)
 {
-  struct diff_ctx c = { 0 };
+  return husk_layer_diff_skip (dirfd, NULL, out_fd, compression, res, err);
+}
+
+int
+husk_layer_diff_skip (int dirfd, char *const *skip, int out_fd, enum husk_compression compression,
+                      struct husk_layer_diff_result *res, husk_error_t *err)
+{
+  struct diff_ctx c = { .skip = skip };
   int ret;
 
   memset (res, 0, sizeof (*res));

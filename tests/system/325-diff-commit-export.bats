@@ -128,3 +128,17 @@ changes() {
   run_husk run --rm running-img cat /live
   assert_output live
 }
+
+@test "commit: the runtime's mount targets (/etc/hosts, /proc...) stay out of the new layer" {
+  run_husk run --name c "$IMAGE" sh -c 'echo x > /x'
+  run_husk commit -q c committed
+  local dir
+  dir=$(mktemp -d)
+  husk save -o "$dir/a.tar" committed
+  tar -xf "$dir/a.tar" -C "$dir"
+  local top
+  top=$(jq -r '.[0].Layers[-1]' "$dir/manifest.json")
+  run tar -tf "$dir/$top"
+  rm -rf "$dir"
+  assert_output "x"
+}
