@@ -127,6 +127,9 @@ bool husk_store_layer_exists (husk_store_t *s, const char *diff_id);
 char *husk_store_layer_path (husk_store_t *s, const char *diff_id);
 /* Content size recorded for a layer, or 0.  */
 uint64_t husk_store_layer_size (husk_store_t *s, const char *diff_id);
+/* Bytes of the layer's uncompressed tar (the size a manifest gives a
+   layer whose digest is its diffID), or 0.  */
+uint64_t husk_store_layer_diff_size (husk_store_t *s, const char *diff_id);
 
 /* ---- committing an image ---- */
 

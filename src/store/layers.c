@@ -214,6 +214,23 @@ husk_store_layer_size (husk_store_t *s, const char *diff_id)
   return info.content_size;
 }
 
+uint64_t
+husk_store_layer_diff_size (husk_store_t *s, const char *diff_id)
+{
+  struct husk_layer_info info = { 0 };
+  husk_error_t err = NULL;
+  const char *key = husk_store_layer_key (diff_id);
+
+  if (key == NULL)
+    return 0;
+  if (husk_store_layer_info (s, key, &info, &err) < 0)
+    {
+      husk_error_release (&err);
+      return 0;
+    }
+  return info.diff_size;
+}
+
 int
 husk_store_layer_delete (husk_store_t *s, const char *hex, husk_error_t *err)
 {
