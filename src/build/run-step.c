@@ -701,7 +701,7 @@ build_run (struct build_ctx *b, struct build_work *w, const struct build_run_req
     spec.net_ns.mode = HUSK_NS_HOST;
   else
     {
-      ret = husk_make_error (err, ENOTSUP, "RUN --network=%s is not supported yet: use none or host", net);
+      ret = husk_make_error (err, 0, "RUN --network=%s is not supported yet: use none or host", net);
       goto out;
     }
   snprintf (hostname, sizeof (hostname), "%.12s", id);

@@ -135,10 +135,11 @@ set_times (int dirfd, const struct timespec ts[2], husk_error_t *err)
 {
   cleanup_dir DIR *d = NULL;
   struct dirent *de;
-  int fd = dup (dirfd);
+  /* Not dup: a dup shares the offset a previous walk left at the end.  */
+  int fd = openat (dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
   if (fd < 0)
-    return husk_make_error (err, errno, "dup");
+    return husk_make_error (err, errno, "open a directory");
   d = fdopendir (fd);
   if (d == NULL)
     {
@@ -172,7 +173,7 @@ dir_is_empty (int dirfd)
 {
   cleanup_dir DIR *d = NULL;
   struct dirent *de;
-  int fd = dup (dirfd);
+  int fd = openat (dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
   if (fd < 0)
     return false;
