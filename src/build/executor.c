@@ -76,6 +76,7 @@ struct executor
   char **builtin_args; /* TARGETARCH=... */
   char **consumed;     /* build args some ARG used */
   char *platform;      /* "linux/amd64" */
+  char *key_platform;  /* the platform and --timestamp (layers differ with one) for the cache keys */
   unsigned step, n_steps;
   bool missed;        /* a cache lookup missed: no more lookups (Docker) */
   char **temp_images; /* committed only to keep a stage's layer (no --layers) */
@@ -1103,9 +1104,14 @@ step_run (struct run *r, const struct husk_dockerfile_instr *in, const char *key
         strv_append (&argv, in->heredocs[0].body);
       else
         {
-          strv_append (&argv, in->args[0] ? in->args[0] : "");
-          if (in->n_heredocs > 0)
-            d.req.stdin_data = in->heredocs[0].body;
+          /* `RUN cmd <<EOF`: the shell reads the "<<EOF" in the command
+             itself, so the bodies follow it in the script, as BuildKit
+             runs it (on stdin the shell would never read them).  */
+          struct husk_buf script = { 0 };
+          husk_buf_puts (&script, in->args[0] ? in->args[0] : "");
+          for (size_t i = 0; i < in->n_heredocs; i++)
+            husk_buf_printf (&script, "\n%s%s", in->heredocs[i].body, in->heredocs[i].name);
+          strv_append_take (&argv, husk_buf_steal (&script, NULL));
         }
     }
   env = run_env (r);
@@ -1217,7 +1223,7 @@ step_copy (struct run *r, const struct husk_dockerfile_instr *in, const char *pr
           goto fail;
         }
     }
-  *key = build_cache_key (prev_key, in, r->args, x->platform, digest ? digest : identity);
+  *key = build_cache_key (prev_key, in, r->args, x->key_platform, digest ? digest : identity);
   ret = cache_lookup (r, *key, err);
   if (ret != 0)
     goto done;
@@ -1684,7 +1690,7 @@ exec_instr (struct run *r, const struct husk_dockerfile_instr *in, husk_error_t 
   if (strcmp (k, "FROM") == 0)
     return instr_fail (x, in, err, "FROM is not allowed here");
 
-  key = build_cache_key (r->st->key, in, r->args, x->platform, NULL);
+  key = build_cache_key (r->st->key, in, r->args, x->key_platform, NULL);
   if (strcmp (k, "RUN") == 0)
     ret = step_run (r, in, key, err);
   else if (strcmp (k, "WORKDIR") == 0)
@@ -2023,7 +2029,10 @@ commit_final (struct executor *x, char **id, husk_error_t *err)
         manifest = docker_manifest (x, config);
     }
 
-  out_line (x, "COMMIT %s", tags && tags[0] ? tags[0] : "");
+  if (tags && tags[0])
+    out_line (x, "COMMIT %s", tags[0]);
+  else
+    out_line (x, "COMMIT");
   ret = commit_image (x, config, manifest, tags && tags[0] ? tags : NULL, false, x->o->layers ? key : NULL,
                       n_stages ? stages : NULL, n_stages, NULL, id, err);
   if (ret < 0)
@@ -2131,6 +2140,7 @@ executor_free (struct executor *x)
   strv_free (x->consumed);
   strv_free (x->temp_images);
   free (x->platform);
+  free (x->key_platform);
 }
 
 static int
@@ -2181,6 +2191,8 @@ husk_build (husk_store_t *s, const struct husk_build_opts *o, char **id, husk_er
       free (x.platform);
       x.platform = p;
     }
+  x.key_platform = o->have_timestamp ? xasprintf ("%s timestamp=%lld", x.platform, (long long)o->timestamp)
+                                     : xstrdup (x.platform);
   builtin_args (&x);
 
   ret = build_all (&x, &result, err);
