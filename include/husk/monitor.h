@@ -21,7 +21,8 @@
      applies the restart policy (back-off 100 ms doubling, reset after 10 s
      of running; never after a stop/kill/rm asked by the user), or
      --rm (removes the container record under the exclusive store lock),
-     then sends EXIT to every client and exits.
+     then sends EXIT to every client and exits;
+   - runs the healthcheck, if any, every interval (health.c, below).
 
    The monitor holds no store lock while the container runs; it takes the
    container lock (husk_store_container_lock) only around state writes.  */
@@ -48,6 +49,18 @@ enum husk_log_driver
    error by the parser).  */
 int husk_log_driver_parse (const char *s, enum husk_log_driver *out, husk_error_t *err);
 const char *husk_log_driver_name (enum husk_log_driver d);
+
+/* A container's healthcheck, as Docker's "Healthcheck" object says it
+   after the defaults are applied.  */
+struct husk_health_config
+{
+  char *const *cmd;     /* argv run inside the container (CMD-SHELL is already
+                           {"/bin/sh", "-c", cmd}); NULL: no healthcheck */
+  int64_t interval;     /* ns between the end of one check and the next */
+  int64_t timeout;      /* ns before a check is killed (a failure) */
+  int64_t start_period; /* ns after the start when failures do not count */
+  unsigned retries;     /* consecutive failures that make it unhealthy */
+};
 
 enum husk_restart_name
 {
@@ -90,6 +103,9 @@ struct husk_monitor_config
   /* --timeout: seconds after each start before pid 1 gets SIGKILL (its
      exit code is then 255, as Podman's); 0: none.  */
   unsigned timeout;
+
+  /* The healthcheck (health.cmd NULL: none).  */
+  struct husk_health_config health;
 
   /* One end of a SOCK_SEQPACKET socketpair: an attach client already
      connected (the foreground `run`/`start -a`), or -1.  The monitor keeps
@@ -200,5 +216,88 @@ struct husk_log_query
 /* Read the log (and ctr.log.1 first when it exists).  A missing file is no
    entries.  */
 int husk_log_read (const struct husk_log_query *q, husk_log_fn fn, void *ctx, husk_error_t *err);
+
+/* ---- healthchecks (health.c) ----
+
+   Docker's semantics: the first check runs `interval` after the start,
+   the next `interval` after the end of the previous one; a check that
+   runs past `timeout` is killed and fails; exit 0 is a success, anything
+   else a failure; `retries` consecutive failures make the container
+   "unhealthy", one success "healthy"; until then it is "starting".
+   Failures that start within `start_period` of the container's start do
+   not count while it is still "starting".
+
+   The check runs inside the container as `husk exec` would run it
+   (husk_runtime_exec: the container's env, user, workdir, security spec
+   and cgroup) with stdin on /dev/null and stdout and stderr into one
+   pipe, of which the first HUSK_HEALTH_OUTPUT_MAX bytes are kept.
+
+   The monitor runs it; `husk healthcheck run` runs it once more from the
+   CLI.  Both record the result in <runroot>/containers/<id>/health.json,
+   under the container lock, in Podman's State.Health form:
+     {"Status":"starting|healthy|unhealthy","FailingStreak":N,
+      "Log":[{"Start":RFC3339Nano,"End":..,"ExitCode":N,"Output":".."}]}
+   (the last HUSK_HEALTH_LOG_MAX results), written atomically, so readers
+   (ps, inspect) need no lock.  A change of status is logged as a
+   "health_status" event (attribute health_status).  */
+
+#define HUSK_HEALTH_DEFAULT_INTERVAL (30 * 1000000000LL)
+#define HUSK_HEALTH_DEFAULT_TIMEOUT  (30 * 1000000000LL)
+#define HUSK_HEALTH_DEFAULT_RETRIES  3
+#define HUSK_HEALTH_OUTPUT_MAX       4096
+#define HUSK_HEALTH_LOG_MAX          5
+
+enum husk_health_status
+{
+  HUSK_HEALTH_NONE = 0, /* no healthcheck, or none recorded */
+  HUSK_HEALTH_STARTING,
+  HUSK_HEALTH_HEALTHY,
+  HUSK_HEALTH_UNHEALTHY,
+};
+
+/* "none", "starting", "healthy", "unhealthy".  */
+const char *husk_health_status_name (enum husk_health_status st);
+
+/* Docker's Test array: ["CMD", args...] -> args, ["CMD-SHELL", cmd] ->
+   {"/bin/sh", "-c", cmd}; ["NONE"], [] or anything else: NULL.  */
+char **husk_health_test_argv (const husk_json_t *test);
+
+/* One check's result.  */
+struct husk_health_result
+{
+  int64_t start, end; /* ns since the epoch */
+  int exit_code;      /* -1: killed at the timeout */
+  const char *output; /* at most HUSK_HEALTH_OUTPUT_MAX bytes */
+};
+
+/* Start a new record: "starting", no failures, no log.  The caller holds
+   the container lock.  */
+int husk_health_reset (husk_store_t *s, const char *id, husk_error_t *err);
+
+/* Add a result to health.json (a missing file counts as "starting"),
+   started_at being the container's start (ns), and set *status to the
+   new status.  The caller holds the container lock.  Logs the
+   health_status event when the status changed.  */
+int husk_health_record (husk_store_t *s, const char *id, const struct husk_health_config *cfg,
+                        int64_t started_at, const struct husk_health_result *r,
+                        enum husk_health_status *status, husk_error_t *err);
+
+/* health.json as State.Health, or *out NULL when there is none.  No lock
+   needed.  */
+int husk_health_read (husk_store_t *s, const char *id, husk_json_t **out, husk_error_t *err);
+/* Just the status (HUSK_HEALTH_NONE when nothing is recorded).  */
+enum husk_health_status husk_health_status_get (husk_store_t *s, const char *id);
+
+/* Start a check process: spec's argv and stdio are replaced by cmd and
+   (/dev/null, the pipe, the pipe); *out_fd gets the pipe's read end
+   (non-blocking, close-on-exec).  The caller reaps proc->pid.  */
+int husk_health_exec (const struct husk_exec_spec *spec, char *const *cmd, struct husk_runtime_process *proc,
+                      int *out_fd, husk_error_t *err);
+
+/* Run one check to its end (or its timeout) and fill *r; its output is
+   malloc'd in *output.  A check that could not be started is a failure
+   with the reason as its output (0 is returned: it was run).  */
+void husk_health_run_once (const struct husk_exec_spec *spec, const struct husk_health_config *cfg,
+                           struct husk_health_result *r, char **output);
 
 #endif

@@ -120,6 +120,10 @@ char *cli_format_time (int64_t ns);
    in the error.  */
 int cli_parse_time_flag (const char *flag, const char *v, int64_t now, int64_t *out, husk_error_t *err);
 
+/* A Go duration ("300ms", "1m30s", "1.5h"; no sign) in ns; false when
+   it is not one.  */
+bool cli_parse_duration (const char *s, int64_t *ns);
+
 /* Read a y/N answer from stdin.  */
 bool cli_confirm (const char *question);
 

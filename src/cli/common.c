@@ -254,6 +254,12 @@ parse_go_duration (const char *s, int64_t *ns)
   return true;
 }
 
+bool
+cli_parse_duration (const char *s, int64_t *ns)
+{
+  return parse_go_duration (s, ns);
+}
+
 /* A Unix time: seconds with an optional fraction of up to 9 digits.  */
 static bool
 parse_unix_time (const char *s, int64_t *ns)

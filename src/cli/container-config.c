@@ -51,6 +51,29 @@
       { "env", 'e', CLI_OPT_STRV, "KEY=VALUE", "Set environment variables", NULL, NULL },                         \
       { "env-file", 0, CLI_OPT_STRV, "FILE", "Read in a file of environment variables", NULL, "files" },          \
       { "group-add", 0, CLI_OPT_STRV, "GROUP", "Add additional groups to join", NULL, NULL },                     \
+      { "health-cmd",                                                                                             \
+        0,                                                                                                        \
+        CLI_OPT_STRING,                                                                                           \
+        "COMMAND",                                                                                                \
+        "Command to check the container's health (a shell command, or a JSON array)",                             \
+        NULL,                                                                                                     \
+        NULL },                                                                                                   \
+      { "health-interval",                                                                                        \
+        0,                                                                                                        \
+        CLI_OPT_STRING,                                                                                           \
+        "DURATION",                                                                                               \
+        "Time between health checks (0: the default)",                                                            \
+        "30s",                                                                                                    \
+        NULL },                                                                                                   \
+      { "health-retries", 0, CLI_OPT_STRING, "N", "Consecutive failures needed to report unhealthy", "3", NULL }, \
+      { "health-start-period",                                                                                    \
+        0,                                                                                                        \
+        CLI_OPT_STRING,                                                                                           \
+        "DURATION",                                                                                               \
+        "Start period during which failed health checks do not count",                                            \
+        "0s",                                                                                                     \
+        NULL },                                                                                                   \
+      { "health-timeout", 0, CLI_OPT_STRING, "DURATION", "Maximum time one health check may run", "30s", NULL },  \
       { "hostname", 'h', CLI_OPT_STRING, "NAME", "Container host name", NULL, NULL },                             \
       { "init",                                                                                                   \
         0,                                                                                                        \
@@ -90,6 +113,7 @@
       { "name", 0, CLI_OPT_STRING, "NAME", "Assign a name to the container", NULL, NULL },                        \
       { "network", 0,          CLI_OPT_STRING, "MODE", "Network mode (none, host, container:NAME, ns:PATH)",      \
         "none",    "none host" },                                                                                 \
+      { "no-healthcheck", 0, CLI_OPT_BOOL, NULL, "Disable any container-specified HEALTHCHECK", NULL, NULL },     \
       { "pid",                                                                                                    \
         0,                                                                                                        \
         CLI_OPT_STRING,                                                                                           \
@@ -649,6 +673,122 @@ check_logging (const struct cli_args *a, husk_json_t *hc, husk_error_t *err)
   return 0;
 }
 
+/* --health-cmd: a JSON array (["CMD", ...], ["CMD-SHELL", "cmd"],
+   ["NONE"]), "none", or a shell command.  */
+static husk_json_t *
+health_test (const char *v, husk_error_t *err)
+{
+  cleanup_json husk_json_t *t = NULL;
+  husk_error_t jerr = NULL;
+  cleanup_strv char **argv = NULL;
+  const char *kind;
+  size_t i;
+
+  if (*v == '\0')
+    {
+      husk_make_error (err, EINVAL, "invalid --health-cmd \"\": the command is empty");
+      return NULL;
+    }
+  if (strcasecmp (v, "none") == 0)
+    {
+      t = husk_json_new_array ();
+      husk_json_array_append (t, husk_json_new_string ("NONE"));
+      return steal_pointer (&t);
+    }
+  if (v[0] != '[')
+    {
+      t = husk_json_new_array ();
+      husk_json_array_append (t, husk_json_new_string ("CMD-SHELL"));
+      husk_json_array_append (t, husk_json_new_string (v));
+      return steal_pointer (&t);
+    }
+  t = husk_json_parse (v, strlen (v), &jerr);
+  husk_error_release (&jerr);
+  for (i = 0; t != NULL && i < husk_json_array_len (t); i++)
+    if (husk_json_type (husk_json_array_at (t, i)) != HUSK_JSON_STRING)
+      break;
+  kind = husk_json_string (husk_json_array_at (t, 0));
+  argv = husk_health_test_argv (t);
+  if (t == NULL || husk_json_type (t) != HUSK_JSON_ARRAY || i < husk_json_array_len (t) || kind == NULL
+      || (strcmp (kind, "NONE") == 0 ? husk_json_array_len (t) != 1 : argv == NULL))
+    {
+      husk_make_error (err, EINVAL,
+                       "invalid --health-cmd \"%s\": use a shell command or a JSON array [\"CMD\", ...], "
+                       "[\"CMD-SHELL\", \"command\"] or [\"NONE\"]",
+                       v);
+      return NULL;
+    }
+  return steal_pointer (&t);
+}
+
+static int
+health_duration (const struct cli_args *a, const char *flag, const char *key, husk_json_t *hc,
+                 husk_error_t *err)
+{
+  const char *v = cli_is_set (a, flag) ? cli_string (a, flag) : NULL;
+  int64_t ns;
+
+  if (v == NULL)
+    return 0;
+  if (!cli_parse_duration (v, &ns))
+    return husk_make_error (err, EINVAL, "invalid --%s \"%s\": use a duration such as 30s, 1m30s or 500ms",
+                            flag, v);
+  /* Docker's minimum; 0 means the default.  */
+  if (ns != 0 && ns < 1000000)
+    return husk_make_error (err, EINVAL, "invalid --%s \"%s\": must be at least 1ms (or 0 for the default)",
+                            flag, v);
+  husk_json_set_int (hc, key, ns);
+  return 0;
+}
+
+/* Config.Healthcheck: the image's, each field overridden by its flag;
+   --no-healthcheck makes it ["NONE"].  Absent when neither says anything.  */
+static int
+check_healthcheck (const struct cli_args *a, const husk_json_t *icfg, husk_json_t *cfg, husk_error_t *err)
+{
+  const husk_json_t *ihc = husk_json_get (icfg, "Healthcheck");
+  cleanup_json husk_json_t *hc
+      = husk_json_type (ihc) == HUSK_JSON_OBJECT ? husk_json_clone (ihc) : husk_json_new_object ();
+  static const char *const flags[]
+      = { "health-cmd", "health-interval", "health-retries", "health-start-period", "health-timeout" };
+  bool any = false;
+  const char *v;
+  size_t i;
+
+  for (i = 0; i < sizeof (flags) / sizeof (flags[0]); i++)
+    any = any || cli_is_set (a, flags[i]);
+  if (cli_bool (a, "no-healthcheck") && any)
+    return husk_make_error (err, EINVAL, "--no-healthcheck conflicts with --health-* options");
+  if (cli_bool (a, "no-healthcheck"))
+    {
+      husk_json_t *t = husk_json_new_array ();
+      husk_json_array_append (t, husk_json_new_string ("NONE"));
+      husk_json_set (hc, "Test", t);
+    }
+  if (cli_is_set (a, "health-cmd"))
+    {
+      husk_json_t *t = health_test (cli_string (a, "health-cmd"), err);
+      if (t == NULL)
+        return -1;
+      husk_json_set (hc, "Test", t);
+    }
+  if (health_duration (a, "health-interval", "Interval", hc, err) < 0
+      || health_duration (a, "health-timeout", "Timeout", hc, err) < 0
+      || health_duration (a, "health-start-period", "StartPeriod", hc, err) < 0)
+    return -1;
+  v = cli_is_set (a, "health-retries") ? cli_string (a, "health-retries") : NULL;
+  if (v != NULL)
+    {
+      uint64_t n;
+      if (!husk_parse_u64 (v, &n) || n > INT32_MAX)
+        return husk_make_error (err, EINVAL, "invalid --health-retries \"%s\": a number of retries", v);
+      husk_json_set_int (hc, "Retries", (int64_t)n);
+    }
+  if (husk_json_object_len (hc) > 0)
+    husk_json_set (cfg, "Healthcheck", steal_pointer (&hc));
+  return 0;
+}
+
 static husk_json_t *
 strv_or_empty (char *const *v)
 {
@@ -800,6 +940,8 @@ cli_container_config_build (const struct cli_args *a, const char *id, const stru
       return husk_make_error (err, 0, "invalid --timeout \"%s\": a number of seconds", v);
     husk_json_set_int (cfg, "Timeout", (int64_t)t);
   }
+  if (check_healthcheck (a, icfg, cfg, err) < 0)
+    return -1;
   husk_json_set_bool (cfg, "Tty", cli_bool (a, "tty"));
   husk_json_set_bool (cfg, "OpenStdin", cli_bool (a, "interactive"));
   husk_json_set_string (cfg, "Image", image_arg);

@@ -374,6 +374,26 @@ build_cgroup (struct cli_container_spec *sp, const husk_json_t *c, husk_error_t 
   return 0;
 }
 
+void
+cli_container_health (const husk_json_t *config, struct husk_health_config *out, char ***cmd)
+{
+  const husk_json_t *hc = husk_json_get_path (config, "Config", "Healthcheck", NULL);
+
+  memset (out, 0, sizeof (*out));
+  *cmd = husk_health_test_argv (husk_json_get (hc, "Test"));
+  out->cmd = *cmd;
+  out->interval = husk_json_int (husk_json_get (hc, "Interval"), 0);
+  out->timeout = husk_json_int (husk_json_get (hc, "Timeout"), 0);
+  out->start_period = husk_json_int (husk_json_get (hc, "StartPeriod"), 0);
+  out->retries = (unsigned)husk_json_int (husk_json_get (hc, "Retries"), 0);
+  if (out->interval < 0)
+    out->interval = 0;
+  if (out->timeout < 0)
+    out->timeout = 0;
+  if (out->start_period < 0)
+    out->start_period = 0;
+}
+
 static char **
 kv_strv (const husk_json_t *o)
 {
@@ -465,6 +485,7 @@ cli_container_spec_build (husk_store_t *s, const char *id, const husk_json_t *c,
       return -1;
     sp->mon.restart.max_retries = (unsigned)husk_json_int (husk_json_get (rp, "MaximumRetryCount"), 0);
   }
+  cli_container_health (c, &sp->mon.health, &sp->health_cmd);
   sp->mon.client_fd = -1;
   return 0;
 }
@@ -480,6 +501,7 @@ cli_container_spec_free (struct cli_container_spec *sp)
   strv_free (sp->masked);
   strv_free (sp->readonly);
   strv_free (sp->strings);
+  strv_free (sp->health_cmd);
   free (sp->mounts);
   free (sp->devices);
   husk_security_spec_release (&sp->security);

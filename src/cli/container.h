@@ -7,7 +7,11 @@
      Id, Name, Created (ns), Image (id), ImageName, Layers (diffIDs, base
      first), Path, Args (the resolved command line),
      Config     { Hostname, User, Env, Cmd, Entrypoint, WorkingDir, Labels,
-                  StopSignal, StopTimeout, Tty, OpenStdin, Image }
+                  StopSignal, StopTimeout, Tty, OpenStdin, Image,
+                  Healthcheck {Test, Interval, Timeout, StartPeriod (ns),
+                  Retries}: the image's with the --health-* flags over it,
+                  Test ["NONE"] for --no-healthcheck, absent when neither
+                  has one }
      HostConfig { Binds, Tmpfs, Devices, CapAdd, CapDrop, Privileged,
                   SecurityOpt, ReadonlyRootfs, ShmSize, Sysctls, Init,
                   Ulimits, Memory, MemorySwap, NanoCpus, CpuShares,
@@ -50,7 +54,7 @@ struct cli_container_spec
   struct husk_security_spec security;
   struct husk_cgroup_limits cgroup;
   /* storage for the pointers in run */
-  char **argv, **env, **group_add, **lower_dirs, **sysctls, **masked, **readonly;
+  char **argv, **env, **group_add, **lower_dirs, **sysctls, **masked, **readonly, **health_cmd;
   struct husk_mount *mounts;
   struct husk_device *devices;
   char **strings; /* owned strings referenced from run/mon */
@@ -69,6 +73,11 @@ void cli_container_spec_free (struct cli_container_spec *sp);
    husk_security_spec_init.  Shared by start and exec.  */
 int cli_container_security_build (husk_store_t *s, const husk_json_t *hc, bool privileged,
                                   struct husk_security_spec *sec, husk_error_t *err);
+
+/* The healthcheck of a container from its config.json (Config.Healthcheck):
+   out->cmd is *cmd (malloc'd, the caller frees it), NULL when there is
+   none; zero durations and retries mean Docker's defaults.  */
+void cli_container_health (const husk_json_t *config, struct husk_health_config *out, char ***cmd);
 
 /* Resolve a user's container argument (name, id, unique id prefix).  Shared
    lock needed.  Error: no container with name or ID "x" found: no such

@@ -12,7 +12,8 @@
      the attach socket and its clients                       -> stdin, signals
      a signalfd (SIGCHLD, SIGTERM, SIGINT, SIGHUP) and the pidfd -> exit
      timerfds: SIGKILL after a stop's timeout or after --timeout, the
-     restart back-off
+     restart back-off, the healthcheck (health.c)
+     the healthcheck's output pipe while a check runs
 
    Memory: the monitor shares the CLI's pages copy-on-write and never frees
    or writes them (freeing would copy them); its own buffers are one
@@ -79,6 +80,8 @@ enum ev_kind
   EV_TRIM_TIMER,
   EV_TIMEOUT_TIMER,
   EV_CLIENT,
+  EV_HEALTH_TIMER,
+  EV_HEALTH_OUT,
 };
 
 struct client
@@ -113,6 +116,7 @@ struct monitor
   bool timed_out;
 
   struct monitor_log *log;
+  struct monitor_health *health; /* NULL: no healthcheck */
 
   struct husk_runtime_process proc;
   bool running;
@@ -690,6 +694,7 @@ start_container (struct monitor *m, husk_error_t *err)
   husk_store_event_container (m->store, "start", m->cfg->id, NULL);
   if (m->cfg->timeout > 0)
     arm_timer (m->timeout_timer, (int64_t)m->cfg->timeout * 1000);
+  monitor_health_start (m->health, &m->spec, m->proc.pid, m->proc.cgroup, m->started_at);
   ep_ctl (m, EPOLL_CTL_ADD, m->out_fd, EV_OUT, EPOLLIN);
   ep_ctl (m, EPOLL_CTL_ADD, m->err_fd, EV_ERR, EPOLLIN);
   ep_ctl (m, EPOLL_CTL_ADD, m->proc.pidfd, EV_PIDFD, EPOLLIN);
@@ -816,6 +821,7 @@ die_event (struct monitor *m)
 static void
 on_container_exit (struct monitor *m, int status)
 {
+  monitor_health_stop (m->health);
   drain_output (m);
   close_stdio (m);
   if (m->proc.pidfd >= 0)
@@ -839,10 +845,13 @@ check_exit (struct monitor *m)
   int status;
   pid_t r;
 
-  /* Reap everything: only pid 1 matters, anything else is a stray.  */
+  /* Reap everything: pid 1 and the healthcheck matter, anything else is
+     a stray.  */
   while ((r = waitpid (-1, &status, WNOHANG)) > 0)
     if (m->running && r == m->proc.pid)
       on_container_exit (m, status);
+    else
+      monitor_health_reaped (m->health, r, status);
 }
 
 static void
@@ -1193,6 +1202,12 @@ event_loop (struct monitor *m)
             case EV_CLIENT:
               on_client (m, fd, evs[i].events);
               break;
+            case EV_HEALTH_TIMER:
+              monitor_health_on_timer (m->health);
+              break;
+            case EV_HEALTH_OUT:
+              monitor_health_on_output (m->health, fd);
+              break;
             }
         }
     }
@@ -1360,6 +1375,7 @@ monitor_main (const struct husk_monitor_config *cfg, int listenfd, int result_fd
     }
   if (monitor_log_open (cfg->log_driver, cfg->log_path, cfg->log_max_size, &m->log, &err) < 0)
     goto fail;
+  m->health = monitor_health_new (m->store, cfg->id, &cfg->health, m->epfd, EV_HEALTH_TIMER, EV_HEALTH_OUT);
   if (start_container (m, &err) < 0)
     goto fail;
 
