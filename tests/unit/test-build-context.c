@@ -575,6 +575,11 @@ test_copy_semantics (void **state)
   assert_file (f->dst, "p/q/r.txt", "a");
   assert_int_equal (fstatat (f->dst, "p/q", &st, 0), 0);
   assert_int_equal (st.st_mode & 07777, 0755);
+  /* The root as destination.  */
+  copy_ok (f, "c.md", "/", NULL);
+  assert_file (f->dst, "c.md", "c");
+  copy_ok (f, "dir/sub", "/", NULL);
+  assert_file (f->dst, "y.txt", "y");
   /* A directory onto a file: refused.  */
   {
     husk_error_t err = NULL;
