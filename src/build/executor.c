@@ -1973,6 +1973,7 @@ commit_final (struct executor *x, char **id, husk_error_t *err)
   husk_layer_stage_t *stages[1];
   size_t n_stages = 0;
   char *const *tags = x->o->tags;
+  bool up_to_date = false;
   int ret;
 
   if (x->o->layers && !x->o->no_cache && !x->missed)
@@ -1985,11 +1986,21 @@ commit_final (struct executor *x, char **id, husk_error_t *err)
         {
           cleanup_free char *data = NULL;
           size_t len;
+          struct husk_image_record *rec = NULL;
           ret = husk_store_image_config (x->s, cached, &data, &len, err);
           if (ret >= 0)
             {
               config = husk_json_parse (data, len, err);
               ret = config ? 1 : -1;
+            }
+          /* Named as asked already: nothing to write (a cached rebuild
+             takes no exclusive lock).  */
+          if (ret > 0 && husk_store_image_find (x->s, cached, &rec, NULL) > 0 && !rec->intermediate)
+            {
+              up_to_date = true;
+              for (char *const *t = tags; t && *t; t++)
+                if (!strv_contains (rec->names, *t))
+                  up_to_date = false;
             }
         }
       husk_store_unlock (x->s);
@@ -2033,10 +2044,15 @@ commit_final (struct executor *x, char **id, husk_error_t *err)
     out_line (x, "COMMIT %s", tags[0]);
   else
     out_line (x, "COMMIT");
-  ret = commit_image (x, config, manifest, tags && tags[0] ? tags : NULL, false, x->o->layers ? key : NULL,
-                      n_stages ? stages : NULL, n_stages, NULL, id, err);
-  if (ret < 0)
-    return ret;
+  if (up_to_date)
+    *id = xstrdup (cached);
+  else
+    {
+      ret = commit_image (x, config, manifest, tags && tags[0] ? tags : NULL, false,
+                          x->o->layers ? key : NULL, n_stages ? stages : NULL, n_stages, NULL, id, err);
+      if (ret < 0)
+        return ret;
+    }
   out_line (x, "--> %.12s", *id);
   for (char *const *t = tags; t && *t; t++)
     out_line (x, "Successfully tagged %s", *t);
