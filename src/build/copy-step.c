@@ -14,7 +14,9 @@
        temp directory (b->downloads), mode 0600 as Docker's, its mtime the
        server's Last-Modified when given; never extracted.  Its file name
        is the last component of the URL's path (used when dest ends with
-       "/").  */
+       "/").
+   An extracted archive keeps the owners and modes of its entries:
+   --chown and --chmod apply to copied files only.  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -174,11 +176,15 @@ download_get (struct build_ctx *b, const char *url, char **dir, char **name, hus
       rmdir (d);
       return -1;
     }
-  /* Recorded before the download, so a failure is cleaned up too.  */
+  if (download (url, fd, err) < 0)
+    {
+      husk_error_t ignored = NULL;
+      if (husk_rm_rf_at (AT_FDCWD, d, &ignored) < 0)
+        husk_error_release (&ignored);
+      return -1;
+    }
   strv_append (&b->downloads, url);
   strv_append (&b->downloads, d);
-  if (download (url, fd, err) < 0)
-    return -1;
   *dir = steal_pointer (&d);
   *name = steal_pointer (&fname);
   return 0;
