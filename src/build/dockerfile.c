@@ -165,17 +165,6 @@ skip_space (const char *s)
   return s;
 }
 
-/* A copy of s[0..n) with blanks trimmed on both sides.  */
-static char *
-dup_trimmed (const char *s, size_t n)
-{
-  while (n > 0 && is_space (*s))
-    s++, n--;
-  while (n > 0 && is_space (s[n - 1]))
-    n--;
-  return xstrndup (s, n);
-}
-
 static int df_error (struct df_parser *p, unsigned line, const char *fmt, ...)
     __attribute__ ((format (printf, 3, 4)));
 
@@ -856,7 +845,7 @@ instr_clear (struct husk_dockerfile_instr *instr)
   free (instr->heredocs);
 }
 
-static int parse_instruction (struct df_parser *p, const char *line, unsigned lineno,
+static int parse_instruction (struct df_parser *p, char *line, unsigned lineno,
                               struct husk_dockerfile_instr *instr);
 
 /* RUN CMD ENTRYPOINT: the JSON array, or the shell command as written.  */
@@ -1032,7 +1021,7 @@ parse_onbuild (struct df_parser *p, struct husk_dockerfile_instr *instr, const c
     return df_error (p, instr->line, "%s isn't allowed as an ONBUILD trigger", kw);
 
   sub.line = instr->line;
-  ret = parse_instruction (p, rest, instr->line, &sub);
+  ret = parse_instruction (p, xstrdup (rest), instr->line, &sub);
   if (ret == 0)
     {
       instr->heredocs = steal_pointer (&sub.heredocs);
@@ -1131,16 +1120,16 @@ parse_args (struct df_parser *p, struct husk_dockerfile_instr *instr, enum df_ki
 }
 
 /* One instruction, continuations already joined: keyword, text, flags,
-   args, and the heredocs it opens (their bodies are read by the caller).  */
+   args, and the heredocs it opens (their bodies are read by the caller).
+   line is malloc'd and taken over: it becomes instr->text.  */
 static int
-parse_instruction (struct df_parser *p, const char *line, unsigned lineno,
-                   struct husk_dockerfile_instr *instr)
+parse_instruction (struct df_parser *p, char *line, unsigned lineno, struct husk_dockerfile_instr *instr)
 {
   cleanup_strvec struct strvec flags = { 0 };
   cleanup_strvec struct strvec args = { 0 };
-  cleanup_free char *rest = NULL;
-  const char *s = skip_space (line), *e, *after_flags;
-  size_t i, k;
+  cleanup_free char *owned = line;
+  const char *s = skip_space (line), *e, *rest;
+  size_t i, k, n;
   int ret;
 
   instr->line = lineno;
@@ -1157,12 +1146,19 @@ parse_instruction (struct df_parser *p, const char *line, unsigned lineno,
     if (instr->keyword[i] >= 'a' && instr->keyword[i] <= 'z')
       instr->keyword[i] = (char)(instr->keyword[i] - 'a' + 'A');
 
-  instr->text = dup_trimmed (e, strlen (e));
-  after_flags = instr->text;
-  if (df_keywords[k].flags)
-    after_flags = extract_flags (instr->text, &flags);
-  rest = dup_trimmed (after_flags, strlen (after_flags));
+  /* The text, trimmed, moved to the front of the line's buffer rather
+     than copied: a 10 MB instruction costs no second copy.  */
+  e = skip_space (e);
+  n = strlen (e);
+  while (n > 0 && is_space (e[n - 1]))
+    n--;
+  memmove (owned, e, n);
+  owned[n] = '\0';
+  instr->text = steal_pointer (&owned);
 
+  rest = instr->text;
+  if (df_keywords[k].flags)
+    rest = skip_space (extract_flags (instr->text, &flags));
   ret = parse_args (p, instr, df_keywords[k].kind, rest, &args);
   if (ret < 0)
     return ret;
@@ -1243,7 +1239,7 @@ husk_dockerfile_parse (const char *name, const char *data, size_t len, struct hu
         }
       instr = &df->instrs[df->n_instrs++];
       memset (instr, 0, sizeof (*instr));
-      ret = parse_instruction (&p, joined.data, start, instr);
+      ret = parse_instruction (&p, husk_buf_steal (&joined, NULL), start, instr);
       if (ret < 0)
         return ret;
       ret = read_heredocs (&p, instr);
