@@ -151,6 +151,33 @@ container_state_json (const struct husk_container_state *st)
   return o;
 }
 
+/* State.Health, Podman's: present only when the container has a
+   healthcheck; what the monitor recorded (health.json), or an empty
+   record before the first start.  */
+static void
+container_health_json (husk_store_t *s, const char *id, const husk_json_t *config, husk_json_t *state)
+{
+  struct husk_health_config hc;
+  cleanup_strv char **cmd = NULL;
+  husk_json_t *h = NULL;
+  husk_error_t err = NULL;
+
+  cli_container_health (config, &hc, &cmd);
+  if (cmd == NULL)
+    return;
+  if (husk_health_read (s, id, &h, &err) < 0)
+    husk_error_release (&err);
+  if (h == NULL)
+    {
+      h = husk_json_new_object ();
+      husk_json_set_string (h, "Status",
+                            husk_json_bool (husk_json_get (state, "Running"), false) ? "starting" : "");
+      husk_json_set_int (h, "FailingStreak", 0);
+      husk_json_set (h, "Log", husk_json_new_array ());
+    }
+  husk_json_set (state, "Health", h);
+}
+
 static husk_json_t *
 bind_mount_json (const char *b)
 {
@@ -385,6 +412,7 @@ container_inspect_json (husk_store_t *s, const struct husk_container_record *r, 
   husk_json_set_string (o, "Path", husk_json_get_string (config, "Path") ?: "");
   husk_json_set (o, "Args", clone_or (husk_json_get (config, "Args"), husk_json_new_array ()));
   husk_json_set (o, "State", container_state_json (&st));
+  container_health_json (s, r->id, config, husk_json_get (o, "State"));
   husk_json_set_string (o, "Image", r->image_id);
   husk_json_set_string (o, "ImageName", r->image_name);
   husk_json_set_string (o, "Rootfs", "");

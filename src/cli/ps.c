@@ -59,6 +59,7 @@ struct ps_filters
   char **ancestor_names; /* the values themselves (removed images, names) */
   int *exited;
   size_t n_exited;
+  int health_mask; /* 1 << enum husk_health_status; 0: no health= filter */
 };
 
 static void
@@ -73,6 +74,22 @@ ps_filters_clear (struct ps_filters *f)
   strv_free (f->ancestor_ids);
   strv_free (f->ancestor_names);
   free (f->exited);
+}
+
+/* health=healthy|unhealthy|starting|none (no healthcheck).  */
+static int
+parse_health (const char *v, struct ps_filters *f, husk_error_t *err)
+{
+  int st;
+
+  for (st = HUSK_HEALTH_NONE; st <= HUSK_HEALTH_UNHEALTHY; st++)
+    if (strcmp (v, husk_health_status_name ((enum husk_health_status)st)) == 0)
+      {
+        f->health_mask |= 1 << st;
+        return 0;
+      }
+  return husk_make_error (
+      err, 0, "invalid filter \"health=%s\": health must be one of healthy, unhealthy, starting, none", v);
 }
 
 static int
@@ -168,10 +185,12 @@ parse_filters (husk_store_t *s, char *const *filters, struct ps_filters *f, husk
         ret = parse_ancestor (s, v, f, err);
       else if (strcmp (key, "exited") == 0)
         ret = parse_exited (v, f, err);
+      else if (strcmp (key, "health") == 0)
+        ret = parse_health (v, f, err);
       else
         return husk_make_error (err, 0,
                                 "invalid filter \"%s\": supported filters are status, name, id, label, "
-                                "ancestor, exited",
+                                "ancestor, exited, health",
                                 filters[i]);
       if (ret < 0)
         return ret;
@@ -352,12 +371,14 @@ command_column (const char *cmd, bool no_trunc)
   return husk_buf_steal (&b, NULL);
 }
 
-/* Docker's STATUS strings.  */
+/* Docker's STATUS strings; a running container with a healthcheck reads
+   "Up 5 seconds (healthy)", "(unhealthy)" or "(health: starting)".  */
 static char *
-status_string (const struct husk_container_record *r, const struct husk_container_state *st)
+status_string (husk_store_t *s, const struct husk_container_record *r, const struct husk_container_state *st)
 {
   int64_t now = (int64_t)time (NULL);
   cleanup_free char *d = NULL;
+  enum husk_health_status h;
 
   switch (st->status)
     {
@@ -366,6 +387,10 @@ status_string (const struct husk_container_record *r, const struct husk_containe
     case HUSK_CONTAINER_RUNNING:
     case HUSK_CONTAINER_STOPPING:
       d = husk_human_duration (now - (st->started_at ? st->started_at : r->created) / 1000000000LL);
+      h = st->status == HUSK_CONTAINER_RUNNING ? husk_health_status_get (s, r->id) : HUSK_HEALTH_NONE;
+      if (h != HUSK_HEALTH_NONE && !cli_container_paused (st))
+        return xasprintf ("Up %s (%s%s)", d, h == HUSK_HEALTH_STARTING ? "health: " : "",
+                          husk_health_status_name (h));
       return xasprintf ("Up %s%s", d,
                         st->status == HUSK_CONTAINER_STOPPING ? " (stopping)"
                         : cli_container_paused (st)           ? " (Paused)"
@@ -559,7 +584,7 @@ ps_row (husk_store_t *s, const struct ps_item *it, const struct ps_opts *po)
   set_string_if (o, po, F_STATE, "State", cli_container_status_name (&it->st));
   if (shown (po, F_STATUS))
     {
-      cleanup_free char *status = status_string (r, &it->st);
+      cleanup_free char *status = status_string (s, r, &it->st);
       husk_json_set_string (o, "Status", status);
     }
   if (shown (po, F_SIZE))
@@ -591,7 +616,7 @@ ps_json (husk_store_t *s, const struct ps_item *it, const struct ps_opts *po)
   const struct husk_container_record *r = it->r;
   husk_json_t *o = husk_json_new_object ();
   cleanup_free char *ago = husk_human_ago (r->created / 1000000000LL);
-  cleanup_free char *status = status_string (r, &it->st);
+  cleanup_free char *status = status_string (s, r, &it->st);
   husk_json_t *names = husk_json_new_array ();
 
   husk_json_array_append (names, husk_json_new_string (r->name));
@@ -731,7 +756,8 @@ load_states (husk_store_t *s, struct ps_item *items, size_t *n, const struct ps_
           husk_error_release (err);
           continue;
         }
-      if (!state_selected (&it.st, f, all))
+      if (!state_selected (&it.st, f, all)
+          || (f->health_mask != 0 && !(f->health_mask & (1 << husk_health_status_get (s, it.r->id)))))
         {
           husk_container_state_clear (&it.st);
           continue;
