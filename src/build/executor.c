@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "husk/build.h"
@@ -258,7 +259,15 @@ static char *
 now_string (struct executor *x)
 {
   if (x->o->have_timestamp)
-    return husk_format_rfc3339 (x->o->timestamp * 1000000000LL);
+    {
+      time_t t = (time_t)x->o->timestamp;
+      struct tm tm;
+      char buf[64];
+
+      gmtime_r (&t, &tm);
+      strftime (buf, sizeof (buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+      return xstrdup (buf);
+    }
   return husk_format_rfc3339 (husk_now_ns ());
 }
 
