@@ -46,6 +46,9 @@ struct build_work
   char **lower_dirs; /* store layer diff dirs, bottom first (the runtime's order), NULL-terminated */
   char *upper;
   char *workdir;
+  /* Where RUN --mount mounted (absolute in the root): with the runtime's
+     own targets, what they created stays out of the layer.  */
+  char **mount_targets;
 };
 
 int build_work_new (struct build_ctx *b, char *const *diff_ids, struct build_work **out, husk_error_t *err);

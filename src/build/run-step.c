@@ -529,7 +529,7 @@ mount_bind (struct run_state *st, const struct mount_opts *m, const char *target
 }
 
 static int
-mount_one (struct run_state *st, const char *spec, const char *cwd, husk_error_t *err)
+mount_one (struct run_state *st, struct build_work *w, const char *spec, const char *cwd, husk_error_t *err)
 {
   struct mount_opts m = { 0 };
   const char *target;
@@ -545,6 +545,7 @@ mount_one (struct run_state *st, const char *spec, const char *cwd, husk_error_t
     target = keep (st, xstrdup (m.target));
   else
     target = keep (st, xasprintf ("%s/%s", strcmp (cwd, "/") == 0 ? "" : cwd, m.target));
+  strv_append (&w->mount_targets, target);
   if (strcmp (m.type, "tmpfs") == 0)
     ret = mount_tmpfs (st, spec, &m, target, err);
   else if (strcmp (m.type, "cache") == 0)
@@ -715,7 +716,7 @@ build_run (struct build_ctx *b, struct build_work *w, const struct build_run_req
     }
   ret = write_etc_files (&st, spec.net_ns.mode == HUSK_NS_HOST, hostname, err);
   for (i = 0; ret == 0 && r->mounts != NULL && r->mounts[i] != NULL; i++)
-    ret = mount_one (&st, r->mounts[i], cwd, err);
+    ret = mount_one (&st, w, r->mounts[i], cwd, err);
   if (ret == 0)
     ret = husk_security_prepare (&sec, cache, err);
   if (ret < 0)

@@ -169,7 +169,7 @@ set_times (int dirfd, const struct timespec ts[2], husk_error_t *err)
 }
 
 static bool
-dir_is_empty (int dirfd)
+dir_is_empty (int dirfd, char *const *skip)
 {
   cleanup_dir DIR *d = NULL;
   struct dirent *de;
@@ -184,7 +184,7 @@ dir_is_empty (int dirfd)
       return false;
     }
   while ((de = readdir (d)) != NULL)
-    if (strcmp (de->d_name, ".") != 0 && strcmp (de->d_name, "..") != 0)
+    if (strcmp (de->d_name, ".") != 0 && strcmp (de->d_name, "..") != 0 && !strv_contains (skip, de->d_name))
       return false;
   return true;
 }
@@ -196,6 +196,7 @@ build_work_layer (struct build_ctx *b, struct build_work *w, husk_layer_stage_t 
   cleanup_layer_stage husk_layer_stage_t *st = NULL;
   cleanup_close int upperfd = -1;
   cleanup_close int tmp = -1;
+  cleanup_strv char **skip = NULL;
   struct husk_layer_diff_result dres = { 0 };
   struct husk_layer_apply_opts opts = { 0 };
   struct husk_layer_apply_result res = { 0 };
@@ -207,7 +208,10 @@ build_work_layer (struct build_ctx *b, struct build_work *w, husk_layer_stage_t 
   upperfd = open (w->upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (upperfd < 0)
     return husk_make_error (err, errno, "open `%s`", w->upper);
-  if (dir_is_empty (upperfd))
+  /* The files and directories the runtime made only to mount on are not
+     the step's changes (Buildah and BuildKit leave them out too).  */
+  skip = husk_fs_mount_targets (upperfd, w->lower_dirs, w->mount_targets);
+  if (dir_is_empty (upperfd, skip))
     {
       *empty = true;
       return 0;
@@ -224,7 +228,7 @@ build_work_layer (struct build_ctx *b, struct build_work *w, husk_layer_stage_t 
   tmp = husk_open_tmpfile (b->tmpdir, err);
   if (tmp < 0)
     return -1;
-  ret = husk_layer_diff (upperfd, tmp, HUSK_COMPRESSION_NONE, &dres, err);
+  ret = husk_layer_diff_skip (upperfd, skip, tmp, HUSK_COMPRESSION_NONE, &dres, err);
   husk_layer_diff_result_clear (&dres);
   if (ret < 0)
     return husk_error_wrap (err, "read the step's changes");
@@ -260,6 +264,7 @@ build_work_free (struct build_work *w)
     }
   free (w->dir);
   strv_free (w->lower_dirs);
+  strv_free (w->mount_targets);
   free (w->upper);
   free (w->workdir);
   free (w);
