@@ -648,7 +648,7 @@ const struct cli_cmd cli_commands[] = {
   EXPORT_CMD,
   { "help", NULL, "Help about any command", "[COMMAND...]", opts_help, cmd_help, NULL, 0, -1, "commands" },
   { "healthcheck", NULL, "Manage container healthchecks", NULL, NULL, NULL, healthcheck_cmds, 0, 0, NULL,
-    HUSK_WIP },
+    false },
   HISTORY_CMD,
   { "image", NULL, "Manage images", NULL, NULL, NULL, image_cmds, 0, 0, NULL },
   IMAGES_CMD ("images", NULL),

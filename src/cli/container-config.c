@@ -686,7 +686,7 @@ health_test (const char *v, husk_error_t *err)
 
   if (*v == '\0')
     {
-      husk_make_error (err, EINVAL, "invalid --health-cmd \"\": the command is empty");
+      husk_make_error (err, 0, "invalid --health-cmd \"\": the command is empty");
       return NULL;
     }
   if (strcasecmp (v, "none") == 0)
@@ -712,7 +712,7 @@ health_test (const char *v, husk_error_t *err)
   if (t == NULL || husk_json_type (t) != HUSK_JSON_ARRAY || i < husk_json_array_len (t) || kind == NULL
       || (strcmp (kind, "NONE") == 0 ? husk_json_array_len (t) != 1 : argv == NULL))
     {
-      husk_make_error (err, EINVAL,
+      husk_make_error (err, 0,
                        "invalid --health-cmd \"%s\": use a shell command or a JSON array [\"CMD\", ...], "
                        "[\"CMD-SHELL\", \"command\"] or [\"NONE\"]",
                        v);
@@ -731,12 +731,12 @@ health_duration (const struct cli_args *a, const char *flag, const char *key, hu
   if (v == NULL)
     return 0;
   if (!cli_parse_duration (v, &ns))
-    return husk_make_error (err, EINVAL, "invalid --%s \"%s\": use a duration such as 30s, 1m30s or 500ms",
-                            flag, v);
+    return husk_make_error (err, 0, "invalid --%s \"%s\": use a duration such as 30s, 1m30s or 500ms", flag,
+                            v);
   /* Docker's minimum; 0 means the default.  */
   if (ns != 0 && ns < 1000000)
-    return husk_make_error (err, EINVAL, "invalid --%s \"%s\": must be at least 1ms (or 0 for the default)",
-                            flag, v);
+    return husk_make_error (err, 0, "invalid --%s \"%s\": must be at least 1ms (or 0 for the default)", flag,
+                            v);
   husk_json_set_int (hc, key, ns);
   return 0;
 }
@@ -758,7 +758,7 @@ check_healthcheck (const struct cli_args *a, const husk_json_t *icfg, husk_json_
   for (i = 0; i < sizeof (flags) / sizeof (flags[0]); i++)
     any = any || cli_is_set (a, flags[i]);
   if (cli_bool (a, "no-healthcheck") && any)
-    return husk_make_error (err, EINVAL, "--no-healthcheck conflicts with --health-* options");
+    return husk_make_error (err, 0, "--no-healthcheck conflicts with --health-* options");
   if (cli_bool (a, "no-healthcheck"))
     {
       husk_json_t *t = husk_json_new_array ();
@@ -781,7 +781,7 @@ check_healthcheck (const struct cli_args *a, const husk_json_t *icfg, husk_json_
     {
       uint64_t n;
       if (!husk_parse_u64 (v, &n) || n > INT32_MAX)
-        return husk_make_error (err, EINVAL, "invalid --health-retries \"%s\": a number of retries", v);
+        return husk_make_error (err, 0, "invalid --health-retries \"%s\": a number of retries", v);
       husk_json_set_int (hc, "Retries", (int64_t)n);
     }
   if (husk_json_object_len (hc) > 0)
