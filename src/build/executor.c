@@ -71,7 +71,8 @@ struct executor
   struct stage *stages;
   size_t n_stages;
   size_t target;
-  size_t current;      /* the stage being built */
+  size_t current;                            /* the stage being built */
+  const struct husk_dockerfile_instr *instr; /* the instruction being run */
   char **global_args;  /* "name=value" of ARGs before the first FROM that have a value */
   char **global_names; /* every global ARG's name */
   char **builtin_args; /* TARGETARCH=... */
@@ -742,14 +743,14 @@ find_target (struct executor *x, husk_error_t *err)
 /* ---- images ---- */
 
 static int
-image_resolve (struct executor *x, const char *ref, char **id, husk_error_t *err)
+image_resolve (struct executor *x, const char *ref, const char *platform, char **id, husk_error_t *err)
 {
   struct husk_image_record *rec = NULL;
   int ret;
 
   if (x->o->pull)
     return x->o->pull (x->o->pull_ctx, x->s, ref, x->o->pull_policy ? x->o->pull_policy : "missing",
-                       x->o->platform, id, err);
+                       platform ? platform : x->o->platform, id, err);
   ret = husk_store_lock (x->s, false, err);
   if (ret < 0)
     return ret;
@@ -798,7 +799,7 @@ from_layers (struct executor *x, const char *value, size_t cur, const struct hus
         *identity = xasprintf ("stage:%s", x->stages[j].key);
       return 0;
     }
-  if (image_resolve (x, value, &id, err) < 0 || image_config (x, id, &config, err) < 0)
+  if (image_resolve (x, value, NULL, &id, err) < 0 || image_config (x, id, &config, err) < 0)
     return instr_wrap (x, in, err);
   *diff_ids = config_diff_ids (config);
   if (identity)
@@ -810,7 +811,7 @@ static int
 resolve_from_cb (struct build_ctx *b, const char *name, char ***diff_ids, husk_error_t *err)
 {
   struct executor *x = b->executor;
-  const struct husk_dockerfile_instr *in = &x->df->instrs[x->stages[x->current].first];
+  const struct husk_dockerfile_instr *in = x->instr ? x->instr : &x->df->instrs[x->stages[x->current].first];
 
   return from_layers (x, name, x->current, in, "RUN --mount from", diff_ids, NULL, err);
 }
@@ -1679,6 +1680,7 @@ exec_instr (struct run *r, const struct husk_dockerfile_instr *in, husk_error_t 
   cleanup_free char *created_by = NULL;
   int ret;
 
+  x->instr = in;
   if (strcmp (k, "ARG") == 0)
     {
       if (check_flags (x, in, NULL, err) < 0)
@@ -1786,7 +1788,7 @@ stage_from (struct run *r, const struct husk_dockerfile_instr *in, husk_error_t 
   else
     {
       cleanup_free char *id = NULL;
-      if (image_resolve (x, image, &id, err) < 0 || image_config (x, id, &r->config, err) < 0)
+      if (image_resolve (x, image, platform, &id, err) < 0 || image_config (x, id, &r->config, err) < 0)
         return instr_wrap (x, in, err);
       r->st->diff_ids = config_diff_ids (r->config);
       r->st->key = xasprintf ("sha256:%s", id);
