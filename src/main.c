@@ -464,7 +464,7 @@ static const struct cli_opt opts_build[] = {
 #define BUILD_CMD                                                                                            \
   {                                                                                                          \
     "build", NULL, "Build an image from a Dockerfile", "[OPTIONS] [CONTEXT]", opts_build, cmd_build, NULL,   \
-        0, 1, "files", HUSK_WIP                                                                              \
+        0, 1, "files", false                                                                                 \
   }
 
 static const struct cli_opt opts_healthcheck_run[] = { { NULL } };
