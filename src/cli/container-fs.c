@@ -550,6 +550,38 @@ hide_mount_targets (int upperfd, struct husk_fs_change *ch, size_t *n)
       }
 }
 
+/* An image as diff sees it: its top layer as the "upper dir" over the
+   layers below it (c->lowers); an image with no layers changes nothing
+   (returns 1, *upper stays NULL).  */
+static int
+image_top_layer (husk_store_t *s, const char *arg, struct ctr *c, char **upper, husk_error_t *err)
+{
+  struct husk_image_record *r;
+  size_t n;
+  int ret;
+
+  ret = husk_store_lock (s, false, err);
+  if (ret < 0)
+    return ret;
+  ret = cli_image_lookup (s, arg, &r, err);
+  if (ret < 0 && strstr ((*err)->msg, "image not known") != NULL)
+    {
+      husk_error_release (err);
+      ret = husk_make_error (err, 0, "%s not found: no such container or image", arg);
+    }
+  if (ret >= 0)
+    {
+      n = strv_len (r->layers);
+      c->lowers = xzalloc ((n + 1) * sizeof (char *));
+      for (size_t i = 0; i + 1 < n; i++)
+        c->lowers[i] = husk_store_layer_path (s, r->layers[i]);
+      *upper = n > 0 ? husk_store_layer_path (s, r->layers[n - 1]) : NULL;
+      ret = n > 0 ? 0 : 1;
+    }
+  husk_store_unlock (s);
+  return ret;
+}
+
 int
 cmd_diff (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
 {
@@ -570,19 +602,30 @@ cmd_diff (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
   if (ret < 0)
     return ret;
   ret = ctr_get (s, a->argv[0], &c, err);
-  if (ret < 0)
-    goto out;
-  upper = xasprintf ("%s/upper", c.dir);
-  upperfd = open (upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (upperfd < 0)
+  if (ret == -ENOENT)
     {
-      ret = husk_make_error (err, errno, "open `%s`", upper);
-      goto out;
+      /* Podman's diff of an image: what its top layer changes.  */
+      husk_error_release (err);
+      ret = image_top_layer (s, a->argv[0], &c, &upper, err);
     }
-  ret = husk_fs_changes (upperfd, c.lowers, &ch, &n, err);
   if (ret < 0)
     goto out;
-  hide_mount_targets (upperfd, ch, &n);
+  if (ret == 0)
+    {
+      if (upper == NULL)
+        upper = xasprintf ("%s/upper", c.dir);
+      upperfd = open (upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (upperfd < 0)
+        {
+          ret = husk_make_error (err, errno, "open `%s`", upper);
+          goto out;
+        }
+      ret = husk_fs_changes (upperfd, c.lowers, &ch, &n, err);
+      if (ret < 0)
+        goto out;
+    }
+  if (c.id != NULL)
+    hide_mount_targets (upperfd, ch, &n);
   if (format != NULL)
     {
       cleanup_json husk_json_t *o = husk_json_new_object ();

@@ -45,7 +45,7 @@ changes() {
   run_husk diff fresh
   assert_output ""
   run_husk 125 diff nosuch
-  assert_husk_error "no container with name or ID \"nosuch\" found"
+  assert_husk_error "nosuch not found: no such container or image"
   run_husk 125 diff --format xml fresh
 }
 
@@ -141,4 +141,18 @@ changes() {
   run tar -tf "$dir/$top"
   rm -rf "$dir"
   assert_output "x"
+}
+
+@test "diff IMAGE: what the image's top layer changes (podman's diff of an image)" {
+  run_husk run --name c "$IMAGE" sh -c 'echo x > /x; rm /etc/passwd'
+  run_husk commit -q c committed
+  run_husk diff committed
+  assert_line "A /x"
+  assert_line "D /etc/passwd"
+  assert_line "C /etc"
+  assert_line_count 3
+  run_husk diff --format json committed
+  assert_equal "$(jq -r '.added[]' <<<"$output")" /x
+  run_husk 125 diff no-such-thing
+  assert_husk_error "no such container or image"
 }
