@@ -523,8 +523,8 @@ static const struct cli_cmd healthcheck_cmds[] = {
   }
 #define DIFF_CMD                                                                                             \
   {                                                                                                          \
-    "diff", NULL, "Inspect changes to a container's filesystem", "[OPTIONS] CONTAINER", opts_diff, cmd_diff, \
-        NULL, 1, 1, "containers", false                                                                      \
+    "diff", NULL, "Inspect changes to a container's or image's filesystem", "[OPTIONS] CONTAINER|IMAGE",     \
+        opts_diff, cmd_diff, NULL, 1, 1, "containers", false                                                 \
   }
 #define COMMIT_CMD                                                                                           \
   {                                                                                                          \
