@@ -989,6 +989,33 @@ finish_work (struct run *r, husk_error_t *err)
 
 /* ---- RUN ---- */
 
+/* What RUN --mount from= reads, for the cache key: the stages' keys (an
+   image is named by its reference).  */
+static char *
+mount_sources (struct run *r, const struct husk_dockerfile_instr *in)
+{
+  struct husk_buf b = { 0 };
+
+  for (char **f = in->flags; *f; f++)
+    {
+      cleanup_free char *m = NULL;
+      cleanup_free char *from = NULL;
+      long j;
+
+      if (!husk_has_prefix (*f, "--mount=")
+          || husk_build_expand (*f + 8, r->x->df->escape, run_lookup, r, &m, NULL) < 0)
+        continue;
+      from = mount_from (m);
+      if (from == NULL)
+        continue;
+      if (stage_ref (r->x, from, r->idx, in, "RUN --mount from", &j, NULL) == 0 && j >= 0)
+        husk_buf_printf (&b, "stage:%s\n", r->x->stages[j].key);
+      else
+        husk_buf_printf (&b, "image:%s\n", from);
+    }
+  return b.len ? husk_buf_steal (&b, NULL) : NULL;
+}
+
 struct run_data
 {
   struct build_run_req req;
@@ -1701,7 +1728,10 @@ exec_instr (struct run *r, const struct husk_dockerfile_instr *in, husk_error_t 
   if (strcmp (k, "FROM") == 0)
     return instr_fail (x, in, err, "FROM is not allowed here");
 
-  key = build_cache_key (r->st->key, in, r->args, x->key_platform, NULL);
+  {
+    cleanup_free char *mounts = strcmp (k, "RUN") == 0 ? mount_sources (r, in) : NULL;
+    key = build_cache_key (r->st->key, in, r->args, x->key_platform, mounts);
+  }
   if (strcmp (k, "RUN") == 0)
     ret = step_run (r, in, key, err);
   else if (strcmp (k, "WORKDIR") == 0)
