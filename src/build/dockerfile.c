@@ -1097,7 +1097,7 @@ parse_args (struct df_parser *p, struct husk_dockerfile_instr *instr, enum df_ki
         {
           if (words.v[i][0] == '=')
             return df_error (p, instr->line, "ARG names can not be blank");
-          strvec_push (args, steal_pointer (&words.v[i]));
+          strvec_push (args, xstrdup (words.v[i]));
         }
       return 0;
 
