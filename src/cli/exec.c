@@ -457,6 +457,14 @@ cmd_exec (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
       forward_signals (p.pid);
       ret = wait_exit_code (p.pid);
     }
+  if (!detach)
+    {
+      /* Podman's exec_died: the foreground exec's process is gone (a
+         detached one has nobody left to see it end).  */
+      cleanup_json husk_json_t *attrs = husk_json_new_object ();
+      husk_json_set_int (attrs, "exitCode", ret);
+      husk_store_event_container (s, "exec_died", id, attrs);
+    }
   husk_runtime_process_release (&p);
 
 out:

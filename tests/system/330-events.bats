@@ -65,6 +65,18 @@ remove e1"
   assert_output "remove e2"
 }
 
+@test "events: exec and exec_died (with the exec'd process's exit code)" {
+  run_husk run -d --name e5 "$IMAGE" sh -c 'while :; do sleep 0.1; done'
+  ctr_wait_status e5 running
+  run_husk 4 exec e5 sh -c 'exit 4'
+  run_husk exec -d e5 true
+  ev --filter container=e5 --filter event=exec --filter event=exec_died --format '{{.Status}} {{.Attributes.exitCode}}'
+  assert_output "exec <no value>
+exec_died 4
+exec <no value>"
+  run_husk rm -f e5
+}
+
 @test "events: kill logs the signal, restart and start are logged, create alone" {
   run_husk create --name e3 "$IMAGE" sh -c 'while :; do sleep 0.1; done'
   run_husk start e3
