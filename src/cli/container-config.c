@@ -730,7 +730,10 @@ health_duration (const struct cli_args *a, const char *flag, const char *key, hu
 
   if (v == NULL)
     return 0;
-  if (!cli_parse_duration (v, &ns))
+  /* Go's ParseDuration takes a bare "0" too.  */
+  if (strcmp (v, "0") == 0)
+    ns = 0;
+  else if (!cli_parse_duration (v, &ns))
     return husk_make_error (err, 0, "invalid --%s \"%s\": use a duration such as 30s, 1m30s or 500ms", flag,
                             v);
   /* Docker's minimum; 0 means the default.  */
