@@ -674,8 +674,9 @@ heredoc_push (struct husk_dockerfile_instr *instr, char *name, bool expand, bool
 
 /* A word of the form [digits]<<[-][blanks]NAME (BuildKit's
    ^(\d*)<<(-?)\s*([^<]*)$), NAME with its quotes removed; quoting any
-   part of it turns expansion off, as in sh.  */
-static void
+   part of it turns expansion off, as in sh.  True when w is one; then,
+   with instr, the heredoc is added to it.  */
+static bool
 heredoc_from_word (const char *w, char escape, struct husk_dockerfile_instr *instr)
 {
   cleanup_buf struct husk_buf name = { 0 };
@@ -685,14 +686,14 @@ heredoc_from_word (const char *w, char escape, struct husk_dockerfile_instr *ins
   while (*p >= '0' && *p <= '9')
     p++;
   if (p[0] != '<' || p[1] != '<')
-    return;
+    return false;
   p += 2;
   if (*p == '-')
     chomp = true, p++;
   while (is_re_space (*p))
     p++;
   if (*p == '\0' || strchr (p, '<') != NULL)
-    return;
+    return false;
   while (*p)
     {
       if (*p == '\'' || *p == '"')
@@ -706,7 +707,7 @@ heredoc_from_word (const char *w, char escape, struct husk_dockerfile_instr *ins
               husk_buf_append (&name, p++, 1);
             }
           if (*p != q)
-            return;
+            return false;
           p++;
           quoted = true;
           continue;
@@ -720,8 +721,10 @@ heredoc_from_word (const char *w, char escape, struct husk_dockerfile_instr *ins
       husk_buf_append (&name, p++, 1);
     }
   if (name.len == 0)
-    return;
-  heredoc_push (instr, buf_dup (&name), !quoted, chomp);
+    return false;
+  if (instr)
+    heredoc_push (instr, buf_dup (&name), !quoted, chomp);
+  return true;
 }
 
 /* The heredocs a shell-form RUN, COPY or ADD opens: its words, split on
@@ -943,6 +946,8 @@ parse_list (struct df_parser *p, struct husk_dockerfile_instr *instr, enum df_ki
         "%s requires at least two arguments, but only one was provided. Destination could not be "
         "determined",
         instr->keyword);
+  if (copy && !instr->json && heredoc_from_word (args->v[args->n - 1], p->escape, NULL))
+    return df_error (p, instr->line, "%s cannot accept a heredoc as a destination", instr->keyword);
   if (kind == DF_VOLUME)
     for (i = 0; i < args->n; i++)
       if (*skip_space (args->v[i]) == '\0')

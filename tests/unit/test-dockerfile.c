@@ -407,6 +407,7 @@ test_arg_and_strings (void **state)
   assert_strv (INSTR (df, 6)->args, "80/tcp", "443", NULL);
 
   assert_parse_error ("ARG =x\n", "Dockerfile:1: ARG names can not be blank");
+  assert_parse_error ("ARG a b =x c d\n", "Dockerfile:1: ARG names can not be blank");
 }
 
 static void
@@ -568,6 +569,8 @@ test_heredocs (void **state)
   assert_parse_error (
       "FROM x\nRUN a\nRUN <<EOF\nbody\nEOF \n",
       "Dockerfile:3: unterminated heredoc <<EOF (no line \"EOF\" before the end of the file)");
+  assert_parse_error ("FROM x\nCOPY a <<EOF\nx\nEOF\n",
+                      "Dockerfile:2: COPY cannot accept a heredoc as a destination");
   assert_parse_error ("FROM x\nCOPY <<A <<B /d\nA\nB_\n",
                       "Dockerfile:2: unterminated heredoc <<B (no line \"B\" before the end of the file)");
 }
