@@ -177,6 +177,28 @@ test_comments_and_continuations (void **state)
   assert_int_equal (INSTR (df, 3)->line, 13);
 }
 
+/* The escape character alone continues a line, even after another one;
+   the keyword ends at any blank; JSON keeps its own escapes whatever the
+   escape character is.  */
+static void
+test_continuation_edges (void **state)
+{
+  struct husk_dockerfile *df;
+
+  (void)state;
+  df = parse_ok ("FROM x\nRUN\techo \\\\\n  next\n");
+  assert_int_equal (df->n_instrs, 2);
+  assert_string_equal (INSTR (df, 1)->keyword, "RUN");
+  assert_string_equal (INSTR (df, 1)->text, "echo \\  next");
+  husk_dockerfile_free (df);
+  assert_parse_error ("FROM x\nRUN \\\n\n", "Dockerfile:2: RUN requires at least one argument");
+
+  df = parse_ok ("# escape=`\nFROM x\nRUN [\"c:\\\\a\", `\n \"b\"]\n");
+  assert_true (INSTR (df, 1)->json);
+  assert_strv (INSTR (df, 1)->args, "c:\\a", "b", NULL);
+  husk_dockerfile_free (df);
+}
+
 static void
 test_label_word_errors (void **state)
 {
@@ -809,6 +831,7 @@ main (void)
     cmocka_unit_test (test_basic),
     cmocka_unit_test (test_directives),
     cmocka_unit_test (test_comments_and_continuations),
+    cmocka_unit_test (test_continuation_edges),
     cmocka_unit_test (test_label_word_errors),
     cmocka_unit_test (test_crlf_and_bom),
     cmocka_unit_test (test_unknown_and_empty),
