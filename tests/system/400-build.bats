@@ -333,6 +333,32 @@ CMD ["cat", "/t"]'
   refute_output --partial build-context
 }
 
+@test "build: an http URL of a tarball is the context, -f names a file in it" {
+  mkdir -p "$BATS_TEST_TMPDIR/www"
+  echo from-url >"$CTX/u"
+  dockerfile 'FROM FROM_IMAGE
+COPY u /u
+CMD ["cat", "/u"]' build.Containerfile
+  tar -C "$CTX" -czf "$BATS_TEST_TMPDIR/www/ctx.tar.gz" build.Containerfile u
+  local port py=python3 i
+  [[ -x /usr/bin/python3 ]] && py=/usr/bin/python3
+  port=$(random_port)
+  "$py" -m http.server --bind 127.0.0.1 --directory "$BATS_TEST_TMPDIR/www" "$port" \
+    >"$BATS_TEST_TMPDIR/http.log" 2>&1 3>&- &
+  HTTP_PID=$!
+  for ((i = 0; i < 50; i++)); do
+    curl -fs "http://127.0.0.1:$port/ctx.tar.gz" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  build_ok -f build.Containerfile -t urlctx "http://127.0.0.1:$port/ctx.tar.gz"
+  run_husk run --rm urlctx
+  assert_output from-url
+  run_husk 125 build "http://127.0.0.1:$port/missing.tar.gz"
+  assert_husk_error "404"
+  run ls -A "$HUSK_ROOT/tmp"
+  refute_output --partial build-context
+}
+
 @test "build: a git context is refused with a clear error" {
   run_husk 125 build https://example.com/repo.git
   assert_husk_error "git contexts are not supported"

@@ -128,7 +128,7 @@ changed"
   ran step-run-1 || fail "--layers=false did not run RUN 1"
 }
 
-@test "build cache: the cache survives between invocations and a fresh store has none" {
+@test "build cache: the cache survives between invocations and the removal of the image" {
   four_steps
   build_ok "$CTX"
   local first=$IID
