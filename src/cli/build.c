@@ -489,11 +489,11 @@ find_dockerfile (struct build_cli *c, const char *file, husk_error_t *err)
       struct stat st;
       if (fstatat (c->context_fd, defaults[i], &st, 0) == 0 && S_ISREG (st.st_mode))
         {
-          cleanup_free char *name
-              = c->context_path ? xasprintf ("%s/%s", c->context, defaults[i]) : xstrdup (defaults[i]);
-          c->dockerfile_rel = xstrdup (defaults[i]);
+          cleanup_free char *name = NULL;
           if (c->context_path == NULL)
             return read_dockerfile_in_context (c, defaults[i], err);
+          name = xasprintf ("%s/%s", c->context, defaults[i]);
+          c->dockerfile_rel = xstrdup (defaults[i]);
           return read_dockerfile_at (c, c->context_fd, defaults[i], name, err);
         }
     }
