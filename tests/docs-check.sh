@@ -24,10 +24,11 @@
 #     husk reads), which husk.1 names in its SEE ALSO;
 #   - the bash completion (`husk completion bash`) completes every command
 #     name and alias after its parent, and every flag of every command;
-#   - the runnable examples of every page work (see man/README.md): a code
-#     block right after the scdoc comment line "; runnable" holds commands,
-#     one per line starting with "$ " ("\\" in the source stands for "\"),
-#     other lines being sample output.  Each page's block runs in a scratch
+#   - the runnable examples of every page, section 5 and 7 pages
+#     included, work (see man/README.md): a code block right after the
+#     scdoc comment line "; runnable" holds commands, one per line
+#     starting with "$ " ("\\" in the source stands for "\"), other
+#     lines being sample output.  Each page's block runs in a scratch
 #     directory holding rootfs.tar (tests/fixtures' busybox root
 #     filesystem), against a fresh store holding that tree imported as
 #     localhost/busybox:latest; every command must exit 0.
@@ -383,6 +384,11 @@ if [[ $examples -eq 1 ]]; then
     for page in "${!pages_expected[@]}"; do
       source_of "$page"
       [[ -n $src ]] && run_examples "$src"
+    done
+    # The pages of files and overviews (section 5 and 7) have examples
+    # too; only their blocks marked runnable run.
+    for src in "$repo"/man/*.5.scd "$repo"/man/*.7.scd; do
+      [[ -f $src ]] && run_examples "$src"
     done
   fi
 fi
