@@ -2,6 +2,8 @@
 
    executor.c   stages, the step loop, metadata instructions, cache keys,
                 commits, tags, progress output  (calls everything below)
+                (executor.c, stages.c, instructions.c, image.c: see
+                executor.h, their own header)
    work.c       writable and read-only views of image layers, upper dir
                 -> layer stage
    run-step.c   RUN: a container over a build_work
