@@ -634,6 +634,11 @@ check_security (const struct cli_args *a, husk_json_t *hc, husk_error_t *err)
   husk_json_set (hc, "CapDrop", husk_json_from_strv (cli_strv (a, "cap-drop") ?: (char *const[]){ NULL }));
   husk_json_set (hc, "SecurityOpt",
                  husk_json_from_strv (cli_strv (a, "security-opt") ?: (char *const[]){ NULL }));
+  /* The profile's text as read now, as Docker and Podman keep it: a start
+     from another directory, or after the file changed, runs the same
+     profile.  */
+  if (sec.seccomp == HUSK_SECCOMP_PROFILE)
+    husk_json_set_string (hc, "SeccompProfileText", sec.seccomp_profile);
   goto out;
 out_fail:
   ret = -1;

@@ -331,6 +331,7 @@ cli_container_security_build (husk_store_t *s, const husk_json_t *hc, bool privi
   cleanup_strv char **cap_drop = husk_json_to_strv (husk_json_get (hc, "CapDrop"));
   cleanup_strv char **opts = husk_json_to_strv (husk_json_get (hc, "SecurityOpt"));
   const husk_json_t *ul = husk_json_get (hc, "Ulimits");
+  const char *profile = husk_json_get_string (hc, "SeccompProfileText");
   cleanup_free char *cache = xasprintf ("%s/cache/seccomp", husk_store_root (s));
   size_t i;
 
@@ -338,8 +339,21 @@ cli_container_security_build (husk_store_t *s, const husk_json_t *hc, bool privi
   if (husk_security_set_caps (sec, cap_add, cap_drop, err) < 0)
     return -1;
   for (i = 0; opts[i]; i++)
-    if (husk_security_parse_opt (sec, opts[i], err) < 0)
-      return -1;
+    {
+      /* seccomp=PATH was read at create: its text is in the config.  */
+      if (profile != NULL && husk_has_prefix (opts[i], "seccomp=")
+          && strcmp (opts[i], "seccomp=unconfined") != 0)
+        continue;
+      if (husk_security_parse_opt (sec, opts[i], err) < 0)
+        return -1;
+    }
+  if (profile != NULL)
+    {
+      free (sec->seccomp_profile);
+      sec->seccomp_profile = xstrdup (profile);
+      sec->seccomp_profile_len = strlen (profile);
+      sec->seccomp = HUSK_SECCOMP_PROFILE;
+    }
   for (i = 0; i < husk_json_array_len (ul); i++)
     if (husk_security_add_ulimit (sec, json_str (husk_json_array_at (ul, i), "Arg", ""), err) < 0)
       return -1;

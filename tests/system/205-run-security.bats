@@ -160,6 +160,21 @@ EOF
   refute_output --partial SHOULD-NOT-RUN
 }
 
+@test "a relative seccomp profile is read at create: start from elsewhere, or after the file is gone, uses it" {
+  local dir=$BATS_TEST_TMPDIR/prof
+  mkdir -p "$dir"
+  cat >"$dir/no-mkdir.json" <<'EOF'
+{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}
+EOF
+  (cd "$dir" && husk create --name sc --security-opt seccomp=no-mkdir.json "$IMAGE" sh -c 'mkdir /x && echo made; echo done') >/dev/null
+  rm "$dir/no-mkdir.json"
+  cd /
+  run_husk start -a sc
+  refute_line made
+  assert_line done
+  run_husk rm sc
+}
+
 @test "--security-opt no-new-privileges sets NoNewPrivs" {
   run_ctr --security-opt no-new-privileges -- grep '^NoNewPrivs:' /proc/self/status
   assert_output $'NoNewPrivs:\t1'
