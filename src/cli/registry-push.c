@@ -46,6 +46,31 @@ registry_opts_from_args (const struct cli_args *a, bool with_retry, struct husk_
 
 /* ---- push ---- */
 
+/* Podman pushes an image in its own manifest type unless --format says
+   otherwise: a `build --format docker` image goes out as Docker's.  */
+static bool
+image_is_docker_format (husk_store_t *s, const char *arg)
+{
+  struct husk_image_record *r;
+  cleanup_free char *data = NULL;
+  cleanup_json husk_json_t *m = NULL;
+  size_t len;
+  bool docker = false;
+
+  if (husk_store_lock (s, false, NULL) < 0)
+    return false;
+  if (cli_image_lookup (s, arg, &r, NULL) > 0 && husk_store_image_manifest (s, r->id, &data, &len, NULL) >= 0)
+    {
+      m = husk_json_parse (data, len, NULL);
+      docker = m != NULL
+               && strcmp (husk_json_get_string (m, "mediaType") ?: "",
+                          "application/vnd.docker.distribution.manifest.v2+json")
+                      == 0;
+    }
+  husk_store_unlock (s);
+  return docker;
+}
+
 int
 cmd_push (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
 {
@@ -81,6 +106,8 @@ cmd_push (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
   ret = cli_store_writer (ctx, &s, err);
   if (ret < 0)
     return ret;
+  if (format == NULL && opts.compression != HUSK_COMPRESSION_ZSTD && image_is_docker_format (s, a->argv[0]))
+    opts.format = HUSK_MANIFEST_V2S2;
   ret = husk_registry_push (s, a->argv[0], a->argc > 1 ? a->argv[1] : NULL, &opts, &digest, err);
   if (ret >= 0)
     husk_store_event (s, "image", "push", digest, a->argc > 1 ? a->argv[1] : a->argv[0], NULL);

@@ -439,6 +439,9 @@ CMD ["cat", "/x"]'
   assert_equal "$(jq -r .config.digest <<<"$MANIFEST")" "sha256:$oci_id"
   assert_equal "$(jq -r '.config.Cmd | join(" ")' <<<"$CONFIG")" "cat /x"
 
+  # Without --format, push keeps the image's own manifest type (Podman).
+  push_and_inspect fmt:docker docker
+  assert_equal "$(jq -r .mediaType <<<"$MANIFEST")" application/vnd.docker.distribution.manifest.v2+json
   push_and_inspect fmt:docker docker --format v2s2
   assert_equal "$(jq -r .mediaType <<<"$MANIFEST")" application/vnd.docker.distribution.manifest.v2+json
   assert_equal "$(jq -r .config.mediaType <<<"$MANIFEST")" application/vnd.docker.container.image.v1+json
