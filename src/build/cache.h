@@ -8,7 +8,9 @@
    chain starts at the base image), the instruction (keyword, text with
    flags, heredoc bodies), the ARG values in scope ("name=value", sorted
    here), the platform, and extra (what COPY/ADD copies: a content digest
-   or the --from stage's key or image id; may be NULL).  */
+   or the --from stage's key or image id; what RUN --mount reads: a from=
+   stage's key or image, a bind's content digest from the context; may be
+   NULL).  */
 char *build_cache_key (const char *prev, const struct husk_dockerfile_instr *in, char *const *args,
                        const char *platform, const char *extra);
 

@@ -387,8 +387,36 @@ finish_work (struct build_stage_run *r, husk_error_t *err)
 
 /* ---- RUN ---- */
 
-/* What RUN --mount from= reads, for the cache key: the stages' keys (an
-   image is named by its reference).  */
+/* What a RUN --mount=type=bind without from= reads: the content under its
+   source in the context, .dockerignore applied as for COPY.  A source
+   that cannot be read is named as missing: the RUN itself fails on it,
+   with the mount's own message.  */
+static void
+mount_context_digest (struct build_stage_run *r, const char *mount, struct husk_buf *b)
+{
+  static const char *const type_keys[] = { "type", NULL };
+  static const char *const source_keys[] = { "source", "src", NULL };
+  cleanup_free char *type = build_mount_opt (mount, type_keys);
+  cleanup_free char *source = build_mount_opt (mount, source_keys);
+  cleanup_free char *digest = NULL;
+  const char *path = source && *source ? source : "/";
+  char *paths[] = { (char *)path, NULL };
+  husk_error_t e = NULL;
+
+  if (type && strcmp (type, "bind") != 0)
+    return;
+  if (husk_build_sources_digest (r->x->b->context_fd, paths, r->x->b->ignore, &digest, &e) < 0)
+    {
+      husk_error_release (&e);
+      husk_buf_printf (b, "context:%s:missing\n", path);
+      return;
+    }
+  husk_buf_printf (b, "context:%s:%s\n", path, digest);
+}
+
+/* What RUN --mount reads, for the cache key: a from= stage's key (an
+   image is named by its reference), a bind's content from the
+   context.  */
 static char *
 mount_sources (struct build_stage_run *r, const struct husk_dockerfile_instr *in)
 {
@@ -405,8 +433,8 @@ mount_sources (struct build_stage_run *r, const struct husk_dockerfile_instr *in
         continue;
       from = build_mount_from (m);
       if (from == NULL)
-        continue;
-      if (build_stage_ref (r->x, from, r->idx, in, "RUN --mount from", &j, NULL) == 0 && j >= 0)
+        mount_context_digest (r, m, &b);
+      else if (build_stage_ref (r->x, from, r->idx, in, "RUN --mount from", &j, NULL) == 0 && j >= 0)
         husk_buf_printf (&b, "stage:%s\n", r->x->stages[j].key);
       else
         husk_buf_printf (&b, "image:%s\n", from);

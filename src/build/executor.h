@@ -116,6 +116,9 @@ int build_stage_ref (struct build_executor *x, const char *value, size_t cur,
                      const struct husk_dockerfile_instr *in, const char *what, long *idx, husk_error_t *err);
 /* "from=x" in a RUN --mount value, or NULL.  */
 char *build_mount_from (const char *mount);
+/* The value of the last of keys ("source", "src") in a RUN --mount
+   value, as run-step.c reads it, or NULL.  */
+char *build_mount_opt (const char *mount, const char *const *keys);
 /* The layers of a stage built before cur, or of an image; *identity (may
    be NULL): "stage:KEY" or "image:ID" for cache keys.  */
 int build_from_layers (struct build_executor *x, const char *value, size_t cur,

@@ -334,6 +334,31 @@ build_mount_from (const char *mount)
   return NULL;
 }
 
+char *
+build_mount_opt (const char *mount, const char *const *keys)
+{
+  const char *p = mount;
+  char *found = NULL;
+
+  while (*p)
+    {
+      size_t len = strcspn (p, ",");
+      for (size_t i = 0; keys[i]; i++)
+        {
+          size_t k = strlen (keys[i]);
+          if (len > k && p[k] == '=' && strncmp (p, keys[i], k) == 0)
+            {
+              free (found);
+              found = xstrndup (p + k + 1, len - k - 1);
+            }
+        }
+      p += len;
+      if (*p == ',')
+        p++;
+    }
+  return found;
+}
+
 int
 build_mark_needed (struct build_executor *x, husk_error_t *err)
 {
