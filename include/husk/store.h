@@ -159,6 +159,13 @@ struct husk_image_commit
 int husk_store_image_commit (husk_store_t *s, const struct husk_image_commit *c, char **id,
                              husk_error_t *err);
 
+/* A private directory for one process's scratch work, "<tmpdir>/<prefix>XXXXXX"
+   (a build's work dirs, an extracted build context), holding a ".owner"
+   file the process keeps locked through *lockfd: store repair removes the
+   directories whose owner died (a build killed with SIGKILL).  Remove
+   the directory, then close *lockfd.  No store lock needed.  */
+int husk_store_scratch_dir (husk_store_t *s, const char *prefix, char **path, int *lockfd, husk_error_t *err);
+
 /* ---- maintenance ---- */
 
 /* Exclusive lock.  Remove stale stages and unreferenced layers and image

@@ -41,7 +41,8 @@ struct build_cli
 {
   husk_store_t *s;
   int tmpfd;          /* the store's tmpdir */
-  char *ctx_tmp;      /* a temp context directory under it, or NULL */
+  char *ctx_tmp;      /* a scratch directory under it holding the temp context, or NULL */
+  int ctx_lockfd;     /* its owner lock (husk_store_scratch_dir), or -1 */
   int context_fd;     /* the context root */
   char *context;      /* the context as the user gave it (messages) */
   char *context_path; /* a directory the user gave, or NULL (temp context) */
@@ -65,6 +66,8 @@ build_cli_clear (struct build_cli *c)
           husk_error_release (&e);
         }
     }
+  if (c->ctx_lockfd >= 0)
+    close (c->ctx_lockfd);
   if (c->tmpfd >= 0)
     close (c->tmpfd);
   free (c->ctx_tmp);
@@ -205,16 +208,27 @@ is_git_url (const char *s)
   return (n > 4 && strncmp (s + n - 4, ".git", 4) == 0) || hash != NULL;
 }
 
-/* A temp directory for the context under the store's tmpdir.  */
+/* A temp directory for the context: "ctx" in a scratch directory of the
+   store's tmpdir (its lock file stays out of the context), which store
+   repair removes if this process is killed.  */
 static int
 make_tmp_context (struct build_cli *c, husk_error_t *err)
 {
-  c->ctx_tmp = husk_mkdtemp_at (c->tmpfd, "build-context-", err);
-  if (c->ctx_tmp == NULL)
+  cleanup_free char *name = NULL;
+  cleanup_free char *dir = NULL;
+
+  if (husk_store_scratch_dir (c->s, "build-context-", &dir, &c->ctx_lockfd, err) < 0)
     return -1;
-  c->context_fd = openat (c->tmpfd, c->ctx_tmp, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
-  if (c->context_fd < 0)
-    return husk_make_error (err, errno, "open %s/%s", husk_store_tmpdir (c->s), c->ctx_tmp);
+  name = xstrdup (strrchr (dir, '/') + 1);
+  c->ctx_tmp = steal_pointer (&name);
+  {
+    cleanup_free char *sub = xasprintf ("%s/ctx", c->ctx_tmp);
+    if (mkdirat (c->tmpfd, sub, 0700) < 0)
+      return husk_make_error (err, errno, "create %s/%s", husk_store_tmpdir (c->s), sub);
+    c->context_fd = openat (c->tmpfd, sub, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+    if (c->context_fd < 0)
+      return husk_make_error (err, errno, "open %s/%s", husk_store_tmpdir (c->s), sub);
+  }
   return 0;
 }
 
@@ -664,7 +678,7 @@ do_build (struct cli_ctx *ctx, struct cli_args *a, struct build_cli *c, char **i
 int
 cmd_build (struct cli_ctx *ctx, struct cli_args *a, husk_error_t *err)
 {
-  struct build_cli c = { .tmpfd = -1, .context_fd = -1 };
+  struct build_cli c = { .tmpfd = -1, .context_fd = -1, .ctx_lockfd = -1 };
   cleanup_free char *id = NULL;
   int ret;
 

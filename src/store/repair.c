@@ -24,6 +24,9 @@
 #include "husk/util.h"
 #include "store-internal.h"
 
+/* The file a scratch directory's owner keeps locked.  */
+#define SCRATCH_OWNER ".owner"
+
 static int
 cmp_str (const void *a, const void *b)
 {
@@ -161,6 +164,66 @@ repair_images (husk_store_t *s, husk_error_t *err)
   return 0;
 }
 
+/* Scratch directories (husk_store_scratch_dir) whose owner died: their
+   ".owner" file is no longer locked.  Best effort: a directory that cannot
+   be removed now is tried again at the next repair.  */
+static void
+repair_scratch (husk_store_t *s)
+{
+  cleanup_close int dfd = open (s->tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  cleanup_dir DIR *d = NULL;
+  struct dirent *de;
+
+  if (dfd < 0 || (d = open_dir_at (dfd)) == NULL)
+    return;
+  while ((de = readdir (d)))
+    {
+      cleanup_free char *owner = NULL;
+      cleanup_close int fd = -1;
+      husk_error_t e = NULL;
+
+      if (de->d_name[0] == '.' || (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN))
+        continue;
+      owner = xasprintf ("%s/%s", de->d_name, SCRATCH_OWNER);
+      fd = openat (dfd, owner, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+      if (fd < 0 || flock (fd, LOCK_EX | LOCK_NB) < 0)
+        continue;
+      husk_debug ("removing the scratch directory %s/%s, whose owner is gone", s->tmpdir, de->d_name);
+      if (husk_rm_rf_at (dfd, de->d_name, &e) < 0)
+        husk_error_release (&e);
+    }
+}
+
+int
+husk_store_scratch_dir (husk_store_t *s, const char *prefix, char **path, int *lockfd, husk_error_t *err)
+{
+  cleanup_close int dfd = open (s->tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  cleanup_free char *name = NULL;
+  cleanup_free char *owner = NULL;
+  int fd;
+
+  if (dfd < 0)
+    return husk_make_error (err, errno, "open %s", s->tmpdir);
+  name = husk_mkdtemp_at (dfd, prefix, err);
+  if (name == NULL)
+    return -1;
+  owner = xasprintf ("%s/%s", name, SCRATCH_OWNER);
+  fd = openat (dfd, owner, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0 || flock (fd, LOCK_EX) < 0)
+    {
+      int saved = errno;
+      husk_error_t e = NULL;
+      if (fd >= 0)
+        close (fd);
+      if (husk_rm_rf_at (dfd, name, &e) < 0)
+        husk_error_release (&e);
+      return husk_make_error (err, saved, "lock %s/%s", s->tmpdir, owner);
+    }
+  *path = xasprintf ("%s/%s", s->tmpdir, name);
+  *lockfd = fd;
+  return 0;
+}
+
 int
 husk_store_repair (husk_store_t *s, husk_error_t *err)
 {
@@ -178,5 +241,6 @@ husk_store_repair (husk_store_t *s, husk_error_t *err)
   ret = repair_layers (s, err);
   if (ret < 0)
     return ret;
+  repair_scratch (s);
   return husk_store_containers_repair (s, err);
 }
