@@ -1,7 +1,9 @@
 #!/usr/bin/env bats
 # What is part of a build step's cache key beyond the instruction: the
 # content a RUN --mount=type=bind reads from the build context (as COPY's
-# sources, .dockerignore applied).
+# sources, .dockerignore applied), and which build args count (the
+# predefined proxy args only when the Dockerfile declares them, as
+# Docker's builders do).
 
 load helpers
 
@@ -99,4 +101,30 @@ RUN --mount=type=bind,src=script.sh,dst=/s.sh echo "mode-$(ls -l /s.sh | cut -c1
   build_ok "$CTX"
   [[ $IID != "$first" ]] || fail "same id after the bound file's mode changed"
   ran mode--rwxr-xr-x || fail "the RUN did not run again after the mode change"
+}
+
+@test "build cache keys: an undeclared proxy build arg is not part of the key" {
+  dockerfile 'FROM FROM_IMAGE
+RUN echo "proxy-run"'
+  build_ok --build-arg HTTP_PROXY=http://a.invalid:3128 --build-arg no_proxy=a "$CTX"
+  local first=$IID
+  ran proxy-run || fail "the first build did not run the RUN"
+  build_ok --build-arg HTTP_PROXY=http://b.invalid:3128 --build-arg no_proxy=b "$CTX"
+  assert_equal "$IID" "$first" "id with other proxy values"
+  ran proxy-run && fail "another proxy value ran the RUN again"
+  true
+}
+
+@test "build cache keys: a declared proxy arg is part of the key, as Docker's builders do" {
+  # Docker: "All predefined ARG variables are exempt from caching unless
+  # there is a matching ARG statement in the Dockerfile."
+  dockerfile 'FROM FROM_IMAGE
+ARG HTTP_PROXY
+RUN echo "proxy=$HTTP_PROXY"'
+  build_ok --build-arg HTTP_PROXY=http://a.invalid:3128 "$CTX"
+  local first=$IID
+  ran proxy=http://a.invalid:3128 || fail "the first build did not run the RUN"
+  build_ok --build-arg HTTP_PROXY=http://b.invalid:3128 "$CTX"
+  [[ $IID != "$first" ]] || fail "same id with another value of a declared proxy arg"
+  ran proxy=http://b.invalid:3128 || fail "the RUN did not run with the new value"
 }
