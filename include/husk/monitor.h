@@ -35,6 +35,7 @@
 #include <sys/types.h>
 
 #include "husk/error.h"
+#include "husk/network.h"
 #include "husk/runtime.h"
 #include "husk/store.h"
 
@@ -106,6 +107,11 @@ struct husk_monitor_config
 
   /* The healthcheck (health.cmd NULL: none).  */
   struct husk_health_config health;
+
+  /* --network slirp4netns and its published ports (network.h), or NULL:
+     slirp4netns is started on each (re)start once the container process
+     exists, before its command runs, and stopped when pid 1 exits.  */
+  const struct husk_slirp_config *slirp;
 
   /* One end of a SOCK_SEQPACKET socketpair: an attach client already
      connected (the foreground `run`/`start -a`), or -1.  The monitor keeps

@@ -14,6 +14,7 @@
 #include "container.h"
 #include "husk/cgroup.h"
 #include "husk/fs.h"
+#include "husk/network.h"
 #include "husk/util.h"
 
 #define COMMON_RUN_OPTS                                                                                           \
@@ -111,8 +112,13 @@
         NULL,                                                                                                     \
         NULL },                                                                                                   \
       { "name", 0, CLI_OPT_STRING, "NAME", "Assign a name to the container", NULL, NULL },                        \
-      { "network", 0,          CLI_OPT_STRING, "MODE", "Network mode (none, host, container:NAME, ns:PATH)",      \
-        "none",    "none host" },                                                                                 \
+      { "network",                                                                                                \
+        0,                                                                                                        \
+        CLI_OPT_STRING,                                                                                           \
+        "MODE",                                                                                                   \
+        "Network mode (none, host, slirp4netns[:OPTIONS], container:NAME, ns:PATH)",                              \
+        "none",                                                                                                   \
+        "none host slirp4netns" },                                                                                \
       { "no-healthcheck", 0, CLI_OPT_BOOL, NULL, "Disable any container-specified HEALTHCHECK", NULL, NULL },     \
       { "pid",                                                                                                    \
         0,                                                                                                        \
@@ -123,6 +129,15 @@
         "private host" },                                                                                         \
       { "pids-limit", 0, CLI_OPT_STRING, "N", "Tune the container's pids limit (-1 for unlimited)", NULL, NULL }, \
       { "privileged", 0, CLI_OPT_BOOL, NULL, "Give extended privileges to the container", NULL, NULL },           \
+      { "publish",                                                                                                \
+        'p',                                                                                                      \
+        CLI_OPT_STRV,                                                                                             \
+        "[[IP:]HOSTPORT:]PORT[/PROTO]",                                                                           \
+        "Publish a container's port to the host (user-mode networking: slirp4netns)",                             \
+        NULL,                                                                                                     \
+        NULL },                                                                                                   \
+      { "publish-all", 'P', CLI_OPT_BOOL, NULL, "Publish every port the image exposes to a random host port",     \
+        NULL,          NULL },                                                                                    \
       { "pull",                                                                                                   \
         0,                                                                                                        \
         CLI_OPT_STRING,                                                                                           \
@@ -463,16 +478,171 @@ parse_ns_mode (const char *flag, const char *v, bool allow_container, husk_error
 static int
 parse_network (const char *v, husk_error_t *err)
 {
+  struct husk_slirp_config sc;
+
   if (strcmp (v, "none") == 0 || strcmp (v, "host") == 0 || (husk_has_prefix (v, "container:") && v[10])
       || (husk_has_prefix (v, "ns:") && v[3] == '/'))
     return 0;
-  if (strcmp (v, "bridge") == 0 || strcmp (v, "pasta") == 0 || strcmp (v, "slirp4netns") == 0
-      || strcmp (v, "private") == 0)
-    return husk_make_error (
-        err, ENOTSUP, "network mode \"%s\" is not available yet: use none, host, container:NAME or ns:PATH",
-        v);
-  return husk_make_error (err, EINVAL, "invalid --network \"%s\": use none, host, container:NAME or ns:PATH",
-                          v);
+  if (husk_network_is_slirp (v))
+    {
+      if (husk_slirp_parse_mode (v, &sc, err) < 0)
+        return husk_error_wrap (err, "invalid --network \"%s\"", v);
+      return 0;
+    }
+  if (strcmp (v, "bridge") == 0 || strcmp (v, "pasta") == 0 || strcmp (v, "private") == 0)
+    return husk_make_error (err, ENOTSUP,
+                            "network mode \"%s\" is not available yet: use none, host, slirp4netns, "
+                            "container:NAME or ns:PATH",
+                            v);
+  return husk_make_error (
+      err, EINVAL,
+      "invalid --network \"%s\": use none, host, slirp4netns[:OPTIONS], container:NAME or ns:PATH", v);
+}
+
+/* Two mappings that would listen on the same host socket.  */
+static bool
+ports_clash (const struct husk_port_mapping *a, const struct husk_port_mapping *b)
+{
+  return a->host_port == b->host_port && strcmp (a->proto, b->proto) == 0
+         && (a->host_ip[0] == '\0' || b->host_ip[0] == '\0' || strcmp (a->host_ip, b->host_ip) == 0);
+}
+
+/* -P: every port the image exposes that -p did not map, to a random host
+   port on every address.  */
+static int
+add_exposed_ports (const husk_json_t *exposed, struct husk_port_mapping **ports, size_t *n, husk_error_t *err)
+{
+  size_t i, j;
+
+  for (i = 0; i < husk_json_object_len (exposed); i++)
+    {
+      struct husk_port_mapping m;
+      bool mapped = false;
+
+      if (husk_port_parse_exposed (husk_json_object_key_at (exposed, i), &m, err) < 0)
+        return -1;
+      for (j = 0; j < *n; j++)
+        if ((*ports)[j].container_port == m.container_port && strcmp ((*ports)[j].proto, m.proto) == 0)
+          mapped = true;
+      if (mapped)
+        continue;
+      *ports = xrealloc (*ports, (*n + 1) * sizeof (**ports));
+      (*ports)[(*n)++] = m;
+    }
+  return 0;
+}
+
+/* Host port 0: one the kernel says is free now, not one an earlier
+   mapping of this container already took.  */
+static int
+choose_host_ports (struct husk_port_mapping *ports, size_t n, husk_error_t *err)
+{
+  size_t i, j;
+
+  for (i = 0; i < n; i++)
+    {
+      int tries;
+
+      if (ports[i].host_port != 0)
+        continue;
+      for (tries = 0; tries < 20; tries++)
+        {
+          bool clash = false;
+          if (husk_port_choose (&ports[i], err) < 0)
+            return -1;
+          for (j = 0; j < n; j++)
+            if (j != i && ports_clash (&ports[i], &ports[j]))
+              clash = true;
+          if (!clash)
+            break;
+          ports[i].host_port = 0;
+        }
+      if (ports[i].host_port == 0)
+        return husk_make_error (err, 0, "could not choose a free host port for %u/%s",
+                                ports[i].container_port, ports[i].proto);
+    }
+  return 0;
+}
+
+/* HostConfig.PortBindings as Docker writes it:
+   {"80/tcp":[{"HostIp":"","HostPort":"8080"}]}.  */
+static husk_json_t *
+port_bindings_json (const struct husk_port_mapping *ports, size_t n)
+{
+  husk_json_t *pb = husk_json_new_object ();
+  size_t i;
+
+  for (i = 0; i < n; i++)
+    {
+      cleanup_free char *key = xasprintf ("%u/%s", ports[i].container_port, ports[i].proto);
+      cleanup_free char *hp = xasprintf ("%u", ports[i].host_port);
+      husk_json_t *arr = husk_json_get (pb, key);
+      husk_json_t *b = husk_json_new_object ();
+
+      if (arr == NULL)
+        {
+          arr = husk_json_new_array ();
+          husk_json_set (pb, key, arr);
+        }
+      husk_json_set_string (b, "HostIp", ports[i].host_ip);
+      husk_json_set_string (b, "HostPort", hp);
+      husk_json_array_append (arr, b);
+    }
+  return pb;
+}
+
+/* --network, -p, -P.  A published port needs user-mode networking: with
+   no --network it selects slirp4netns (Podman's rootless default), with
+   an explicit other mode it is an error, as in Podman.  */
+static int
+check_network (const struct cli_args *a, const husk_json_t *icfg, husk_json_t *cfg, husk_json_t *hc,
+               husk_error_t *err)
+{
+  const char *v = cli_is_set (a, "network") ? cli_string (a, "network") : NULL;
+  const husk_json_t *exposed = husk_json_get (icfg, "ExposedPorts");
+  cleanup_free struct husk_port_mapping *ports = NULL;
+  char *const *vv = cli_strv (a, "publish");
+  husk_json_t *ej;
+  size_t n = 0, i, j;
+
+  for (i = 0; vv && vv[i]; i++)
+    if (husk_port_parse (vv[i], &ports, &n, err) < 0)
+      return -1;
+  for (i = 0; i < n; i++)
+    for (j = 0; j < i; j++)
+      if (ports[i].host_port != 0 && ports_clash (&ports[i], &ports[j]))
+        return husk_make_error (err, EINVAL, "invalid --publish: host port %u/%s is published twice",
+                                ports[i].host_port, ports[i].proto);
+  if (cli_bool (a, "publish-all") && add_exposed_ports (exposed, &ports, &n, err) < 0)
+    return -1;
+
+  if (v == NULL)
+    v = n > 0 ? "slirp4netns" : "none";
+  if (parse_network (v, err) < 0)
+    return -1;
+  if (n > 0 && !husk_network_is_slirp (v))
+    return husk_make_error (err, EINVAL,
+                            "--publish cannot be used with --network %s: published ports need user-mode "
+                            "networking (--network slirp4netns, the default when ports are published)",
+                            v);
+  if (choose_host_ports (ports, n, err) < 0)
+    return -1;
+  husk_json_set_string (hc, "NetworkMode", v);
+  husk_json_set (hc, "PortBindings", port_bindings_json (ports, n));
+
+  /* Config.ExposedPorts: the image's and the published ones, as Docker.  */
+  ej = exposed ? husk_json_clone (exposed) : husk_json_new_object ();
+  for (i = 0; i < n; i++)
+    {
+      cleanup_free char *key = xasprintf ("%u/%s", ports[i].container_port, ports[i].proto);
+      if (husk_json_get (ej, key) == NULL)
+        husk_json_set (ej, key, husk_json_new_object ());
+    }
+  if (husk_json_object_len (ej) > 0)
+    husk_json_set (cfg, "ExposedPorts", ej);
+  else
+    husk_json_free (ej);
+  return 0;
 }
 
 static husk_json_t *
@@ -996,12 +1166,8 @@ cli_container_config_build (const struct cli_args *a, const char *id, const stru
   husk_json_set (hc, "ExtraHosts", strv_or_empty (cli_strv (a, "add-host")));
   husk_json_set (hc, "GroupAdd", strv_or_empty (cli_strv (a, "group-add")));
 
-  v = cli_string (a, "network");
-  if (v == NULL)
-    v = "none";
-  if (parse_network (v, err) < 0)
+  if (check_network (a, icfg, cfg, hc, err) < 0)
     return -1;
-  husk_json_set_string (hc, "NetworkMode", v);
   {
     static const char *const ns_flags[][2] = {
       { "pid", "PidMode" }, { "ipc", "IpcMode" }, { "uts", "UTSMode" }, { "cgroupns", "CgroupnsMode" }

@@ -81,7 +81,8 @@ static int
 ns_from_mode (husk_store_t *s, struct cli_container_spec *sp, const char *mode, const char *nsname,
               struct husk_ns *ns, husk_error_t *err)
 {
-  if (mode == NULL || *mode == '\0' || strcmp (mode, "private") == 0 || strcmp (mode, "none") == 0)
+  if (mode == NULL || *mode == '\0' || strcmp (mode, "private") == 0 || strcmp (mode, "none") == 0
+      || husk_network_is_slirp (mode))
     ns->mode = HUSK_NS_PRIVATE;
   else if (strcmp (mode, "host") == 0)
     ns->mode = HUSK_NS_HOST;
@@ -122,6 +123,63 @@ ns_from_mode (husk_store_t *s, struct cli_container_spec *sp, const char *mode, 
   return 0;
 }
 
+struct husk_port_mapping *
+cli_container_ports (const husk_json_t *config, size_t *n)
+{
+  const husk_json_t *pb = husk_json_get_path (config, "HostConfig", "PortBindings", NULL);
+  struct husk_port_mapping *out = NULL;
+  size_t i, j;
+
+  *n = 0;
+  for (i = 0; i < husk_json_object_len (pb); i++)
+    {
+      const husk_json_t *arr = husk_json_object_value_at (pb, i);
+      struct husk_port_mapping m;
+      husk_error_t ignored = NULL;
+
+      if (husk_port_parse_exposed (husk_json_object_key_at (pb, i), &m, &ignored) < 0)
+        {
+          husk_error_release (&ignored);
+          continue;
+        }
+      for (j = 0; j < husk_json_array_len (arr); j++)
+        {
+          const husk_json_t *b = husk_json_array_at (arr, j);
+          const char *ip = husk_json_get_string (b, "HostIp");
+          uint64_t port = 0;
+
+          if (!husk_parse_u64 (json_str (b, "HostPort", ""), &port) || port == 0 || port > 65535)
+            continue;
+          snprintf (m.host_ip, sizeof (m.host_ip), "%s", ip && strcmp (ip, "0.0.0.0") != 0 ? ip : "");
+          m.host_port = (uint16_t)port;
+          out = xrealloc (out, (*n + 1) * sizeof (*out));
+          out[(*n)++] = m;
+        }
+    }
+  return out;
+}
+
+/* --network slirp4netns: the monitor's part (mon.slirp).  */
+static int
+build_slirp (husk_store_t *s, const char *id, const husk_json_t *c, struct cli_container_spec *sp,
+             husk_error_t *err)
+{
+  const char *net = husk_json_get_string (husk_json_get (c, "HostConfig"), "NetworkMode");
+  cleanup_free char *rundir = NULL;
+
+  if (!husk_network_is_slirp (net))
+    return 0;
+  if (husk_slirp_parse_mode (net, &sp->slirp, err) < 0)
+    return -1;
+  if (husk_store_container_rundir (s, id, true, &rundir, err) < 0)
+    return -1;
+  sp->slirp.rundir = keep (sp, steal_pointer (&rundir));
+  sp->ports = cli_container_ports (c, &sp->slirp.n_ports);
+  sp->slirp.ports = sp->ports;
+  sp->mon.slirp = &sp->slirp;
+  return 0;
+}
+
 /* Read a host file that may be missing; "" when it is.  */
 static char *
 read_optional (const char *path, size_t *len)
@@ -146,6 +204,7 @@ write_etc_files (husk_store_t *s, const char *id, const husk_json_t *c, struct c
   const husk_json_t *hc = husk_json_get (c, "HostConfig");
   const char *net = json_str (hc, "NetworkMode", "none");
   const char *hostname = json_str (cfg, "Hostname", "");
+  char guest[16] = "127.0.1.1", dns[16] = "";
   cleanup_free char *rundir = NULL;
   cleanup_free char *resolv = NULL;
   cleanup_close int dfd = -1;
@@ -154,6 +213,13 @@ write_etc_files (husk_store_t *s, const char *id, const husk_json_t *c, struct c
   size_t len = 0, i;
   int ret;
 
+  if (husk_network_is_slirp (net))
+    {
+      struct husk_slirp_config sc;
+      if (husk_slirp_parse_mode (net, &sc, err) < 0)
+        return -1;
+      husk_slirp_addresses (&sc, guest, dns);
+    }
   if (husk_store_container_rundir (s, id, true, &rundir, err) < 0)
     return -1;
   dfd = open (rundir, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
@@ -171,7 +237,7 @@ write_etc_files (husk_store_t *s, const char *id, const husk_json_t *c, struct c
       husk_buf_puts (&hosts, "127.0.0.1\tlocalhost localhost.localdomain localhost4 localhost4.localdomain4\n"
                              "::1\tlocalhost localhost.localdomain localhost6 localhost6.localdomain6\n");
       if (*hostname)
-        husk_buf_printf (&hosts, "127.0.1.1\t%s %s\n", hostname, json_str (c, "Name", hostname));
+        husk_buf_printf (&hosts, "%s\t%s %s\n", guest, hostname, json_str (c, "Name", hostname));
     }
   for (i = 0; i < husk_json_array_len (extra); i++)
     {
@@ -194,6 +260,20 @@ write_etc_files (husk_store_t *s, const char *id, const husk_json_t *c, struct c
     resolv = read_optional ("/etc/resolv.conf", &len);
   if (resolv == NULL)
     resolv = xstrdup ("");
+  if (*dns != '\0')
+    {
+      /* slirp4netns forwards DNS from its own address: that one server,
+         the host's search and options kept.  */
+      struct husk_buf b = { 0 };
+      char *line, *save = NULL;
+
+      husk_buf_printf (&b, "nameserver %s\n", dns);
+      for (line = strtok_r (resolv, "\n", &save); line; line = strtok_r (NULL, "\n", &save))
+        if (!husk_has_prefix (line, "nameserver"))
+          husk_buf_printf (&b, "%s\n", line);
+      free (resolv);
+      resolv = husk_buf_steal (&b, &len);
+    }
   if (husk_write_file_atomic_nosync (dfd, "resolv.conf", resolv, len, 0644, err) < 0)
     return -1;
 
@@ -501,6 +581,8 @@ cli_container_spec_build (husk_store_t *s, const char *id, const husk_json_t *c,
   }
   cli_container_health (c, &sp->mon.health, &sp->health_cmd);
   sp->mon.client_fd = -1;
+  if (build_slirp (s, id, c, sp, err) < 0)
+    return -1;
   return 0;
 }
 
@@ -518,6 +600,7 @@ cli_container_spec_free (struct cli_container_spec *sp)
   strv_free (sp->health_cmd);
   free (sp->mounts);
   free (sp->devices);
+  free (sp->ports);
   husk_security_spec_release (&sp->security);
   husk_cgroup_limits_free (&sp->cgroup);
   memset (sp, 0, sizeof (*sp));

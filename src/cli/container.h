@@ -7,6 +7,7 @@
      Id, Name, Created (ns), Image (id), ImageName, Layers (diffIDs, base
      first), Path, Args (the resolved command line),
      Config     { Hostname, User, Env, Cmd, Entrypoint, WorkingDir, Labels,
+                  ExposedPorts (the image's and the published ones),
                   StopSignal, StopTimeout, Tty, OpenStdin, Image,
                   Healthcheck {Test, Interval, Timeout, StartPeriod (ns),
                   Retries}: the image's with the --health-* flags over it,
@@ -16,7 +17,10 @@
                   SecurityOpt, ReadonlyRootfs, ShmSize, Sysctls, Init,
                   Ulimits, Memory, MemorySwap, NanoCpus, CpuShares,
                   CpusetCpus, PidsLimit, BlkioWeight, DeviceCgroupRules,
-                  NetworkMode, PidMode, IpcMode, UTSMode, CgroupnsMode,
+                  NetworkMode ("none", "host", "slirp4netns[:OPTIONS]",
+                  "container:ID", "ns:PATH"), PortBindings (Docker's
+                  {"80/tcp":[{"HostIp":"","HostPort":"8080"}]}, host
+                  ports chosen at create), PidMode, IpcMode, UTSMode, CgroupnsMode,
                   AutoRemove, RestartPolicy {Name, MaximumRetryCount},
                   LogConfig {Type, Path, Config {max-size}}, GroupAdd,
                   ExtraHosts }
@@ -31,6 +35,7 @@
 #include "cli.h"
 #include "husk/cgroup.h"
 #include "husk/monitor.h"
+#include "husk/network.h"
 #include "husk/runtime.h"
 #include "husk/security.h"
 #include "husk/store.h"
@@ -58,6 +63,9 @@ struct cli_container_spec
   struct husk_mount *mounts;
   struct husk_device *devices;
   char **strings; /* owned strings referenced from run/mon */
+  /* --network slirp4netns: mon.slirp points here, its ports at ports.  */
+  struct husk_slirp_config slirp;
+  struct husk_port_mapping *ports;
 };
 
 /* Fill *sp for container id (lower dirs from the store, upper/work in the
@@ -66,6 +74,11 @@ struct cli_container_spec
 int cli_container_spec_build (husk_store_t *s, const char *id, const husk_json_t *config,
                               struct cli_container_spec *sp, husk_error_t *err);
 void cli_container_spec_free (struct cli_container_spec *sp);
+
+/* HostConfig.PortBindings of a container's config.json as mappings
+   (malloc'd array, *n entries; NULL and 0 when there are none), in the
+   order of the keys.  */
+struct husk_port_mapping *cli_container_ports (const husk_json_t *config, size_t *n);
 
 /* The security spec of a container from its HostConfig (caps, privileged,
    --security-opt, ulimits), seccomp prepared through the store's cache;
@@ -172,6 +185,7 @@ int cmd_export (struct cli_ctx *, struct cli_args *, husk_error_t *);
 int cmd_system_prune (struct cli_ctx *, struct cli_args *, husk_error_t *);
 int cmd_system_reset (struct cli_ctx *, struct cli_args *, husk_error_t *);
 int cmd_unshare (struct cli_ctx *, struct cli_args *, husk_error_t *);
+int cmd_port (struct cli_ctx *, struct cli_args *, husk_error_t *);
 
 /* Option lists of the container commands (main.c).  */
 extern const struct cli_opt cli_opts_ps[];

@@ -119,6 +119,7 @@ struct monitor
   struct monitor_health *health; /* NULL: no healthcheck */
 
   struct husk_runtime_process proc;
+  struct husk_slirp slirp; /* user-mode network of the current run (pid 0: none) */
   bool running;
   int out_fd, err_fd, in_fd; /* our ends; -1 when closed */
   bool output_paused;
@@ -673,6 +674,18 @@ start_container (struct monitor *m, husk_error_t *err)
     goto fail_pipes;
   take_stdio (m, out, errp, in);
 
+  /* Networking that needs the container's namespace to exist and must be
+     ready before its command runs: slirp4netns (network.h).  */
+  if (m->cfg->slirp != NULL)
+    {
+      ret = husk_slirp_start (m->cfg->slirp, m->proc.pid, &m->slirp, err);
+      if (ret < 0)
+        {
+          husk_runtime_abort (&m->proc);
+          goto fail;
+        }
+    }
+
   m->started_at = husk_now_ns ();
   ret = state_update (m, STATE_RUNNING, err);
   if (ret < 0)
@@ -701,6 +714,7 @@ start_container (struct monitor *m, husk_error_t *err)
   return 0;
 
 fail:
+  husk_slirp_stop (&m->slirp);
   destroy_cgroup (m);
   close_stdio (m);
   m->proc.pid = 0;
@@ -828,6 +842,8 @@ on_container_exit (struct monitor *m, int status)
     epoll_ctl (m->epfd, EPOLL_CTL_DEL, m->proc.pidfd, NULL);
   husk_runtime_process_release (&m->proc);
   m->proc.pid = 0;
+  /* The network goes with pid 1 (a restart starts a new slirp4netns).  */
+  husk_slirp_stop (&m->slirp);
   m->oom_killed = false;
   destroy_cgroup (m);
   m->exit_code = WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
@@ -1363,6 +1379,7 @@ monitor_main (const struct husk_monitor_config *cfg, int listenfd, int result_fd
   m->out_fd = m->err_fd = m->in_fd = -1;
   m->proc.pid = 0;
   m->proc.pidfd = m->proc.sync_fd = m->proc.pty_master = -1;
+  m->slirp.exit_fd = -1;
 
   keep[n_keep++] = listenfd;
   keep[n_keep++] = result_fd;
