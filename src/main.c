@@ -556,6 +556,16 @@ static const struct cli_opt opts_events[] = {
     "events", NULL, "Show husk events", "[OPTIONS]", opts_events, cmd_events, NULL, 0, 0, NULL, false        \
   }
 
+static const struct cli_opt opts_port[] = {
+  { "all", 'a', CLI_OPT_BOOL, NULL, "Display the port mappings of every running container", NULL, NULL },
+  { NULL },
+};
+#define PORT_CMD                                                                                             \
+  {                                                                                                          \
+    "port", NULL, "List port mappings or a specific mapping for the container",                              \
+        "[OPTIONS] CONTAINER [PRIVATE_PORT[/PROTO]]", opts_port, cmd_port, NULL, 0, 2, "containers", false   \
+  }
+
 static const struct cli_cmd container_cmds[] = {
   ATTACH_CMD,
   COMMIT_CMD,
@@ -572,6 +582,7 @@ static const struct cli_cmd container_cmds[] = {
   { "ls", "list ps", "List containers", "[OPTIONS]", cli_opts_ps, cmd_ps, NULL, 0, 0, NULL },
   LOGS_CMD,
   PAUSE_CMD,
+  PORT_CMD,
   { "prune", NULL, "Remove all stopped containers", "[OPTIONS]", opts_container_prune, cmd_container_prune,
     NULL, 0, 0, NULL },
   RENAME_CMD,
@@ -664,6 +675,7 @@ const struct cli_cmd cli_commands[] = {
     NULL },
   LOGS_CMD,
   PAUSE_CMD,
+  PORT_CMD,
   { "ps", NULL, "List containers", "[OPTIONS]", cli_opts_ps, cmd_ps, NULL, 0, 0, NULL },
   PULL_CMD,
   PUSH_CMD,

@@ -490,13 +490,13 @@ parse_network (const char *v, husk_error_t *err)
       return 0;
     }
   if (strcmp (v, "bridge") == 0 || strcmp (v, "pasta") == 0 || strcmp (v, "private") == 0)
-    return husk_make_error (err, ENOTSUP,
+    return husk_make_error (err, 0,
                             "network mode \"%s\" is not available yet: use none, host, slirp4netns, "
                             "container:NAME or ns:PATH",
                             v);
   return husk_make_error (
-      err, EINVAL,
-      "invalid --network \"%s\": use none, host, slirp4netns[:OPTIONS], container:NAME or ns:PATH", v);
+      err, 0, "invalid --network \"%s\": use none, host, slirp4netns[:OPTIONS], container:NAME or ns:PATH",
+      v);
 }
 
 /* Two mappings that would listen on the same host socket.  */
@@ -611,7 +611,7 @@ check_network (const struct cli_args *a, const husk_json_t *icfg, husk_json_t *c
   for (i = 0; i < n; i++)
     for (j = 0; j < i; j++)
       if (ports[i].host_port != 0 && ports_clash (&ports[i], &ports[j]))
-        return husk_make_error (err, EINVAL, "invalid --publish: host port %u/%s is published twice",
+        return husk_make_error (err, 0, "invalid --publish: host port %u/%s is published twice",
                                 ports[i].host_port, ports[i].proto);
   if (cli_bool (a, "publish-all") && add_exposed_ports (exposed, &ports, &n, err) < 0)
     return -1;
@@ -621,7 +621,7 @@ check_network (const struct cli_args *a, const husk_json_t *icfg, husk_json_t *c
   if (parse_network (v, err) < 0)
     return -1;
   if (n > 0 && !husk_network_is_slirp (v))
-    return husk_make_error (err, EINVAL,
+    return husk_make_error (err, 0,
                             "--publish cannot be used with --network %s: published ports need user-mode "
                             "networking (--network slirp4netns, the default when ports are published)",
                             v);

@@ -319,6 +319,54 @@ container_config_json (const husk_json_t *config)
   return o;
 }
 
+/* NetworkSettings: Ports as Docker and Podman show them, every exposed
+   port a key, its host bindings (an unpublished one null), "" as the
+   address 0.0.0.0.  */
+static husk_json_t *
+network_settings_json (const husk_json_t *config, const struct husk_container_state *st)
+{
+  const husk_json_t *exposed = husk_json_get_path (config, "Config", "ExposedPorts", NULL);
+  husk_json_t *o = husk_json_new_object ();
+  husk_json_t *ports = husk_json_new_object ();
+  size_t n = 0, i;
+  cleanup_free struct husk_port_mapping *maps = cli_container_ports (config, &n);
+
+  for (i = 0; i < husk_json_object_len (exposed); i++)
+    husk_json_set (ports, husk_json_object_key_at (exposed, i), husk_json_new_null ());
+  for (i = 0; i < n; i++)
+    {
+      cleanup_free char *key = xasprintf ("%u/%s", maps[i].container_port, maps[i].proto);
+      cleanup_free char *hp = xasprintf ("%u", maps[i].host_port);
+      husk_json_t *arr = husk_json_get (ports, key);
+      husk_json_t *b = husk_json_new_object ();
+
+      if (arr == NULL || husk_json_type (arr) != HUSK_JSON_ARRAY)
+        {
+          arr = husk_json_new_array ();
+          husk_json_set (ports, key, arr);
+        }
+      husk_json_set_string (b, "HostIp", maps[i].host_ip[0] ? maps[i].host_ip : "0.0.0.0");
+      husk_json_set_string (b, "HostPort", hp);
+      husk_json_array_append (arr, b);
+    }
+  husk_json_set_string (o, "EndpointID", "");
+  husk_json_set_string (o, "Gateway", "");
+  husk_json_set_string (o, "IPAddress", "");
+  husk_json_set_int (o, "IPPrefixLen", 0);
+  husk_json_set_string (o, "MacAddress", "");
+  husk_json_set_string (o, "Bridge", "");
+  husk_json_set_string (o, "SandboxID", "");
+  husk_json_set (o, "Ports", ports);
+  if (st->pid > 0)
+    {
+      cleanup_free char *key = xasprintf ("/proc/%d/ns/net", (int)st->pid);
+      husk_json_set_string (o, "SandboxKey", key);
+    }
+  else
+    husk_json_set_string (o, "SandboxKey", "");
+  return o;
+}
+
 static char *
 rundir_file (const char *rundir, const char *name)
 {
@@ -437,6 +485,7 @@ container_inspect_json (husk_store_t *s, const struct husk_container_record *r, 
   husk_json_set_bool (o, "IsInfra", false);
   husk_json_set (o, "Config", container_config_json (config));
   husk_json_set (o, "HostConfig", container_host_config_json (config, log_path));
+  husk_json_set (o, "NetworkSettings", network_settings_json (config, &st));
   if (size)
     container_sizes (s, r->image_id, dir, o);
   husk_container_state_clear (&st);

@@ -5,7 +5,8 @@
    containers should take under 50 ms, so the default columns come
    from the container index (one file, read under the shared store lock)
    and each container's state.json (no lock); config.json is read only when
-   the format asks for .Mounts, and the upper directory is measured only
+   the format asks for .Mounts, or for .Ports of a running container with
+   user-mode networking (a slirp4netns socket in its rundir), and the upper directory is measured only
    for -s or a format using .Size.  Rows carry only the fields the
    template names.  */
 #include <errno.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "container.h"
@@ -455,6 +457,77 @@ mount_destinations (husk_store_t *s, const char *id)
   return out;
 }
 
+/* A running container's published ports (*n of them), or NULL.  Only a
+   container with user-mode networking has a slirp4netns API socket in its
+   rundir: that stat keeps config.json unread for every other row.  */
+static struct husk_port_mapping *
+running_ports (husk_store_t *s, const struct ps_item *it, size_t *n)
+{
+  cleanup_free char *rundir = NULL;
+  cleanup_free char *sock = NULL;
+  cleanup_json husk_json_t *config = NULL;
+  husk_error_t ignored = NULL;
+  struct stat st;
+
+  *n = 0;
+  if (it->st.status != HUSK_CONTAINER_RUNNING && it->st.status != HUSK_CONTAINER_STOPPING)
+    return NULL;
+  if (husk_store_container_rundir (s, it->r->id, false, &rundir, &ignored) < 0)
+    {
+      husk_error_release (&ignored);
+      return NULL;
+    }
+  sock = xasprintf ("%s/slirp.sock", rundir);
+  if (stat (sock, &st) < 0)
+    return NULL;
+  if (cli_container_config (s, it->r->id, &config, &ignored) < 0)
+    {
+      husk_error_release (&ignored);
+      return NULL;
+    }
+  return cli_container_ports (config, n);
+}
+
+/* Docker's PORTS column: "127.0.0.1:8080->80/tcp, 0.0.0.0:53->53/udp".  */
+static char *
+ports_column (husk_store_t *s, const struct ps_item *it)
+{
+  size_t n = 0, i;
+  cleanup_free struct husk_port_mapping *ports = running_ports (s, it, &n);
+  struct husk_buf b = { 0 };
+
+  for (i = 0; i < n; i++)
+    {
+      cleanup_free char *one = husk_port_format (&ports[i]);
+      husk_buf_printf (&b, "%s%s", i ? ", " : "", one);
+    }
+  return b.len ? husk_buf_steal (&b, NULL) : xstrdup ("");
+}
+
+/* Podman's ps --format json "Ports".  */
+static husk_json_t *
+ports_json (husk_store_t *s, const struct ps_item *it)
+{
+  size_t n = 0, i;
+  cleanup_free struct husk_port_mapping *ports = running_ports (s, it, &n);
+  husk_json_t *arr;
+
+  if (n == 0)
+    return husk_json_new_null ();
+  arr = husk_json_new_array ();
+  for (i = 0; i < n; i++)
+    {
+      husk_json_t *o = husk_json_new_object ();
+      husk_json_set_string (o, "host_ip", ports[i].host_ip);
+      husk_json_set_int (o, "container_port", ports[i].container_port);
+      husk_json_set_int (o, "host_port", ports[i].host_port);
+      husk_json_set_int (o, "range", 1);
+      husk_json_set_string (o, "protocol", ports[i].proto);
+      husk_json_array_append (arr, o);
+    }
+  return arr;
+}
+
 /* The template fields of a row.  */
 enum ps_field
 {
@@ -580,7 +653,11 @@ ps_row (husk_store_t *s, const struct ps_item *it, const struct ps_opts *po)
       husk_json_set_string (o, "CreatedHuman", ago);
       husk_json_set_string (o, "RunningFor", ago);
     }
-  set_string_if (o, po, F_PORTS, "Ports", "");
+  if (shown (po, F_PORTS))
+    {
+      cleanup_free char *ports = ports_column (s, it);
+      husk_json_set_string (o, "Ports", ports);
+    }
   set_string_if (o, po, F_STATE, "State", cli_container_status_name (&it->st));
   if (shown (po, F_STATUS))
     {
@@ -636,7 +713,7 @@ ps_json (husk_store_t *s, const struct ps_item *it, const struct ps_opts *po)
   husk_json_set_int (o, "StartedAt", it->st.started_at / 1000000000LL);
   husk_json_set_int (o, "Pid", it->st.pid);
   husk_json_set (o, "Mounts", po->mounts ? mount_destinations (s, r->id) : husk_json_new_array ());
-  husk_json_set (o, "Ports", husk_json_new_null ());
+  husk_json_set (o, "Ports", ports_json (s, it));
   husk_json_set (o, "Networks", husk_json_new_array ());
   if (po->size)
     {

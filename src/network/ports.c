@@ -42,10 +42,9 @@ parse_proto (const char *spec, const char *proto, char out[4], husk_error_t *err
       return 0;
     }
   if (strcmp (proto, "sctp") == 0)
-    return husk_make_error (err, ENOTSUP, "invalid --publish \"%s\": sctp is not supported with slirp4netns",
-                            spec);
-  return husk_make_error (err, EINVAL, "invalid --publish \"%s\": unknown protocol \"%s\" (use tcp or udp)",
-                          spec, proto);
+    return husk_make_error (err, 0, "invalid --publish \"%s\": sctp is not supported with slirp4netns", spec);
+  return husk_make_error (err, 0, "invalid --publish \"%s\": unknown protocol \"%s\" (use tcp or udp)", spec,
+                          proto);
 }
 
 int
@@ -79,22 +78,19 @@ husk_port_parse (const char *spec, struct husk_port_mapping **out, size_t *n, hu
   {
     const char *cport = last_colon ? last_colon + 1 : copy;
     if (!parse_range (cport, strlen (cport), false, &clo, &chi))
-      return husk_make_error (err, EINVAL, "invalid --publish \"%s\": invalid container port \"%s\"", spec,
-                              cport);
+      return husk_make_error (err, 0, "invalid --publish \"%s\": invalid container port \"%s\"", spec, cport);
   }
   if (host_port != NULL && *host_port != '\0'
       && !parse_range (host_port, strlen (host_port), true, &hlo, &hhi))
-    return husk_make_error (err, EINVAL, "invalid --publish \"%s\": invalid host port \"%s\"", spec,
-                            host_port);
+    return husk_make_error (err, 0, "invalid --publish \"%s\": invalid host port \"%s\"", spec, host_port);
   if (hlo != 0 && hhi - hlo != chi - clo)
     return husk_make_error (
-        err, EINVAL, "invalid --publish \"%s\": the host and container port ranges differ in length", spec);
+        err, 0, "invalid --publish \"%s\": the host and container port ranges differ in length", spec);
   if (host_ip != NULL && host_ip[0] == '[')
-    return husk_make_error (err, ENOTSUP, "invalid --publish \"%s\": IPv6 host addresses are not supported",
-                            spec);
+    return husk_make_error (err, 0, "invalid --publish \"%s\": IPv6 host addresses are not supported", spec);
   if (host_ip != NULL && *host_ip != '\0'
       && (strlen (host_ip) >= 16 || inet_pton (AF_INET, host_ip, &addr) != 1))
-    return husk_make_error (err, EINVAL, "invalid --publish \"%s\": invalid host IP \"%s\"", spec, host_ip);
+    return husk_make_error (err, 0, "invalid --publish \"%s\": invalid host IP \"%s\"", spec, host_ip);
   {
     char p[4];
     if (parse_proto (spec, proto, p, err) < 0)
@@ -124,7 +120,7 @@ husk_port_parse_exposed (const char *key, struct husk_port_mapping *m, husk_erro
 
   memset (m, 0, sizeof (*m));
   if (!parse_range (key, slash ? (size_t)(slash - key) : strlen (key), false, &lo, &hi) || lo != hi)
-    return husk_make_error (err, EINVAL, "invalid exposed port \"%s\" in the image", key);
+    return husk_make_error (err, 0, "invalid exposed port \"%s\" in the image", key);
   m->container_port = (uint16_t)lo;
   return parse_proto (key, slash ? slash + 1 : "tcp", m->proto, err);
 }

@@ -82,7 +82,7 @@ husk_slirp_parse_mode (const char *mode, struct husk_slirp_config *c, husk_error
   c->mtu = 0;
   c->cidr[0] = '\0';
   if (!husk_network_is_slirp (mode))
-    return husk_make_error (err, EINVAL, "invalid network mode \"%s\"", mode);
+    return husk_make_error (err, 0, "invalid network mode \"%s\"", mode);
   if (mode[11] == '\0')
     return 0;
   copy = xstrdup (mode + 12);
@@ -99,26 +99,25 @@ husk_slirp_parse_mode (const char *mode, struct husk_slirp_config *c, husk_error
         {
           uint64_t mtu;
           if (!husk_parse_u64 (v, &mtu) || mtu < 68 || mtu > SLIRP_MAX_MTU)
-            return husk_make_error (err, EINVAL, "invalid slirp4netns option mtu=%s: a number from 68 to %d",
-                                    v, SLIRP_MAX_MTU);
+            return husk_make_error (err, 0, "invalid slirp4netns option mtu=%s: a number from 68 to %d", v,
+                                    SLIRP_MAX_MTU);
           c->mtu = (unsigned)mtu;
         }
       else if (strcmp (opt, "cidr") == 0)
         {
           if (!parse_cidr (v, c->cidr))
             return husk_make_error (
-                err, EINVAL, "invalid slirp4netns option cidr=%s: an IPv4 network A.B.C.D/N, N at most 25",
-                v);
+                err, 0, "invalid slirp4netns option cidr=%s: an IPv4 network A.B.C.D/N, N at most 25", v);
         }
       else if (strcmp (opt, "port_handler") == 0 && strcmp (v, "slirp4netns") == 0)
         ;
       else if (strcmp (opt, "allow_host_loopback") == 0)
-        return husk_make_error (err, EINVAL,
+        return husk_make_error (err, 0,
                                 "invalid slirp4netns option allow_host_loopback=%s: use true or false", v);
       else
         return husk_make_error (
-            err, EINVAL, "unsupported slirp4netns option \"%s%s%s\": use allow_host_loopback, mtu or cidr",
-            opt, eq ? "=" : "", v);
+            err, 0, "unsupported slirp4netns option \"%s%s%s\": use allow_host_loopback, mtu or cidr", opt,
+            eq ? "=" : "", v);
     }
   return 0;
 }
