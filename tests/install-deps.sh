@@ -10,7 +10,7 @@ packages=(
   libgpgme-dev libarchive-dev libzstd-dev libssl-dev libcmocka-dev libisal-dev
   bats scdoc skopeo docker-registry busybox-static uidmap clang-format
   hyperfine podman runc jq zstd python3 python3-cryptography curl openssl man-db
-  passwd util-linux tmux
+  passwd util-linux tmux slirp4netns
 )
 
 missing=()
