@@ -279,6 +279,8 @@ assert_archive_is_fixture() {
   mkdir "$BATS_TEST_TMPDIR/m"
   tar -xf "$BATS_TEST_TMPDIR/one.tar" -C "$BATS_TEST_TMPDIR/m"
   tar -xf "$BATS_TEST_TMPDIR/v.tar" -C "$BATS_TEST_TMPDIR/m" --exclude manifest.json --exclude repositories
+  # skopeo's members are read-only (0444): only root could overwrite them.
+  chmod -R u+w "$BATS_TEST_TMPDIR/m"
   jq -s -c '.[0] + .[1]' <(tar -xOf "$BATS_TEST_TMPDIR/one.tar" manifest.json) \
     <(tar -xOf "$BATS_TEST_TMPDIR/v.tar" manifest.json) >"$BATS_TEST_TMPDIR/m/manifest.json"
   rm -f "$BATS_TEST_TMPDIR/m/repositories"

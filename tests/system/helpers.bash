@@ -260,12 +260,14 @@ assert_line_count() {
 # not change it: every path (the scratch dir <root>/tmp excepted) with its
 # type, then the image index.  store.lock is created by the first command,
 # so take the "before" snapshot after at least one husk command
-# (store_init).
+# (store_init).  Rootless, layer contents owned by subordinate ids may be
+# unreadable (a 0700 directory of uid 1000 in the image): find lists such
+# a directory but not what is in it, quietly, both before and after.
 store_snapshot() {
   local root=${1:-$HUSK_ROOT}
   (
     cd "$root" || exit 1
-    find . -path ./tmp -prune -o -printf '%p %y\n' | LC_ALL=C sort
+    find . -path ./tmp -prune -o -printf '%p %y\n' 2>/dev/null | LC_ALL=C sort
     echo "--- images.json"
     cat images/images.json 2>/dev/null || echo "(none)"
   )
