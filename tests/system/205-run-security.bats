@@ -66,7 +66,11 @@ ctr_fds() {
   run_husk run -d --init --name fd-init "$IMAGE" sleep 1000
   local init child
   init=$(ctr_json fd-init .State.Pid)
-  assert_equal "$(ctr_fds fd-init "$init")" "0 1 2" "fds of the init"
+  # The init stays husk code and non-dumpable: from the host, only
+  # CAP_SYS_PTRACE (root) may list its fds.
+  if [[ $(id -u) -eq 0 ]]; then
+    assert_equal "$(ctr_fds fd-init "$init")" "0 1 2" "fds of the init"
+  fi
   child=$(pgrep -P "$init" | head -n 1)
   [[ -n $child ]] || fail "the init has no child"
   assert_equal "$(ctr_fds fd-init "$child")" "0 1 2" "fds of the command under the init"
@@ -442,6 +446,9 @@ EOF
 }
 
 @test "--network container:NAME joins another container's netns" {
+  # Rootless husk enters a user namespace of its own per command, which may
+  # not join namespaces another one owns (podman joins the container's).
+  require_root "rootless --network container: is not supported yet"
   run_husk run -d --name netsrc "$IMAGE" sleep 1000
   local pid
   pid=$(ctr_json netsrc .State.Pid)

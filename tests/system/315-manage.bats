@@ -45,25 +45,30 @@ need_cgroup() {
   bg t1 -- sh -c 'sleep 1000 & while :; do sleep 1; done'
   local pid
   pid=$(ctr_json t1 .State.Pid)
+  # Users as the host sees them: the container's root is whoever ran husk.
+  local user
+  user=$(id -un)
   run_husk top t1
   assert_line --index 0 --regexp '^USER +PID +PPID +%CPU +ELAPSED +TTY +TIME +COMMAND$'
-  assert_line --regexp "^root +$pid +[0-9]+ +[0-9.]+ +[0-9:]+ +\\? +[0-9:]+ +sh -c sleep 1000 &"
-  assert_line --regexp "^root +[0-9]+ +$pid .* sleep 1000$"
+  assert_line --regexp "^$user +$pid +[0-9]+ +[0-9.]+ +[0-9:]+ +\\? +[0-9:]+ +sh -c sleep 1000 &"
+  assert_line --regexp "^$user +[0-9]+ +$pid .* sleep 1000$"
 }
 
 @test "top: descriptors and ps -o / -eo / -ef" {
   bg t2 -- sh -c 'sleep 1000 & while :; do sleep 1; done'
   local pid
   pid=$(ctr_json t2 .State.Pid)
+  local user group
+  user=$(id -un) group=$(id -gn)
   run_husk top t2 -o pid,comm
   assert_line --index 0 --regexp '^PID +COMMAND$'
   assert_line --regexp "^$pid +sh$"
   run_husk top t2 -eo pid,ppid,user,stat,rss,vsz,args
   assert_line --index 0 --regexp '^PID +PPID +USER +STAT +RSS +VSZ +COMMAND$'
-  assert_line --regexp "^$pid +[0-9]+ +root +S"
+  assert_line --regexp "^$pid +[0-9]+ +$user +S"
   run_husk top t2 pid,user args nice pgid group
   assert_line --index 0 --regexp '^PID +USER +COMMAND +NI +PGID +GROUP$'
-  assert_line --regexp "^$pid +root +sh -c .* 0 +$pid +root$"
+  assert_line --regexp "^$pid +$user +sh -c .* 0 +$pid +$group$"
   run_husk top t2 -ef
   assert_line --index 0 --regexp '^UID +PID +PPID +C +STIME +TTY +TIME +CMD$'
 }
