@@ -10,7 +10,9 @@
      it (husk_slirp_start) and waits until the tap device is configured
      before the container's command runs.  Inside: tap0 with 10.0.2.100/24
      (the cidr's .100), gateway 10.0.2.2, DNS forwarder 10.0.2.3, MTU 65520.
-     Options (Podman's names): allow_host_loopback=true|false (default
+     (The namespace is made by husk_slirp_netns_new and joined by the
+     container, so slirp4netns can be given it as an fd.)  Options
+     (Podman's names): allow_host_loopback=true|false (default
      false: 10.0.2.2 does not reach the host's 127.0.0.1), mtu=N,
      cidr=A.B.C.D/N, port_handler=slirp4netns.
 
@@ -35,6 +37,7 @@
 #include <sys/types.h>
 
 #include "husk/error.h"
+#include "husk/runtime.h"
 
 /* One published port.  */
 struct husk_port_mapping
@@ -83,19 +86,28 @@ void husk_slirp_addresses (const struct husk_slirp_config *c, char guest[16], ch
 
 struct husk_slirp
 {
-  pid_t pid;   /* 0: none */
-  int exit_fd; /* write end of the exit pipe (close-on-exec) */
+  pid_t pid;           /* slirp4netns, 0: none */
+  int exit_fd;         /* write end of its exit pipe (close-on-exec), or -1 */
+  int netns_fd;        /* the container's network namespace, or -1 */
+  char netns_path[32]; /* "/proc/self/fd/N" of netns_fd */
 };
 
-/* Start slirp4netns on the network namespace of pid (the prepared
-   container), wait until it configured tap0, and add c's ports.  On
-   failure nothing is left running.  slirp4netns is the caller's child.  */
-int husk_slirp_start (const struct husk_slirp_config *c, pid_t pid, struct husk_slirp *out,
-                      husk_error_t *err);
+/* Make the container's network namespace (loopback up) and point ns at
+   it (HUSK_NS_JOIN, s->netns_path), before husk_runtime_create.  It is
+   made by a short-lived child and kept as an fd because a rootless
+   caller may not open the prepared container's /proc/<pid>/ns/net: the
+   container is not dumpable until it execs, and the kernel then asks for
+   CAP_SYS_PTRACE over the host's user namespace.  */
+int husk_slirp_netns_new (struct husk_slirp *s, struct husk_ns *ns, husk_error_t *err);
 
-/* Tell slirp4netns to exit and reap it (SIGKILL after a second).  Safe
-   to call with nothing running.  The caller may have reaped it already
-   (a waitpid (-1) loop): that is fine.  */
+/* Start slirp4netns on s->netns_fd, wait until it configured tap0, and
+   add c's ports.  On failure nothing is left running (the namespace fd
+   stays for husk_slirp_stop).  slirp4netns is the caller's child.  */
+int husk_slirp_start (const struct husk_slirp_config *c, struct husk_slirp *s, husk_error_t *err);
+
+/* Tell slirp4netns to exit and reap it (SIGKILL after a second), close
+   the namespace fd.  Safe to call with nothing running, and twice.  The
+   caller may have reaped slirp4netns already (a waitpid (-1) loop).  */
 void husk_slirp_stop (struct husk_slirp *s);
 
 #endif

@@ -669,6 +669,14 @@ start_container (struct monitor *m, husk_error_t *err)
   ret = make_stdio (m, out, errp, in, err);
   if (ret < 0)
     goto fail_pipes;
+  /* slirp4netns: a network namespace made here for the container to join
+     (network.h says why).  */
+  if (m->cfg->slirp != NULL)
+    {
+      ret = husk_slirp_netns_new (&m->slirp, &m->spec.net_ns, err);
+      if (ret < 0)
+        goto fail_pipes;
+    }
   ret = husk_runtime_create (&m->spec, &m->proc, err);
   if (ret < 0)
     goto fail_pipes;
@@ -678,7 +686,7 @@ start_container (struct monitor *m, husk_error_t *err)
      ready before its command runs: slirp4netns (network.h).  */
   if (m->cfg->slirp != NULL)
     {
-      ret = husk_slirp_start (m->cfg->slirp, m->proc.pid, &m->slirp, err);
+      ret = husk_slirp_start (m->cfg->slirp, &m->slirp, err);
       if (ret < 0)
         {
           husk_runtime_abort (&m->proc);
@@ -720,6 +728,7 @@ fail:
   m->proc.pid = 0;
   return ret;
 fail_pipes:
+  husk_slirp_stop (&m->slirp);
   close_pair (out);
   close_pair (errp);
   close_pair (in);
@@ -1379,7 +1388,7 @@ monitor_main (const struct husk_monitor_config *cfg, int listenfd, int result_fd
   m->out_fd = m->err_fd = m->in_fd = -1;
   m->proc.pid = 0;
   m->proc.pidfd = m->proc.sync_fd = m->proc.pty_master = -1;
-  m->slirp.exit_fd = -1;
+  m->slirp.exit_fd = m->slirp.netns_fd = -1;
 
   keep[n_keep++] = listenfd;
   keep[n_keep++] = result_fd;

@@ -1,12 +1,15 @@
 /* husk: user-mode networking with slirp4netns (network.h).
 
-   The monitor calls husk_slirp_start between husk_runtime_create and
-   husk_runtime_start: the container's network namespace exists, its
-   command has not run yet.  slirp4netns is started as
+   The monitor makes the network namespace (husk_slirp_netns_new) before
+   husk_runtime_create, the container joins it, and husk_slirp_start runs
+   before husk_runtime_start: the command has not run yet.  slirp4netns
+   is started as
 
      slirp4netns --configure --mtu=65520 [--disable-host-loopback]
-                 [--cidr=C] --api-socket SOCK --exit-fd E --ready-fd R PID tap0
+                 [--cidr=C] --api-socket SOCK --exit-fd=E --ready-fd=R
+                 --netns-type=path /proc/self/fd/N tap0
 
+   (N: the namespace fd of husk_slirp_netns_new, inherited)
    and husk waits for the byte on R (the tap is up, addresses and routes
    set), then asks for each published port over the API socket.  The
    socket path is <rundir>/slirp.sock, or, when that is longer than a unix
@@ -25,6 +28,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
+#include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -371,9 +377,119 @@ add_port (const char *path, const struct husk_port_mapping *m, husk_error_t *err
   return 0;
 }
 
+static int
+loopback_up (void)
+{
+  struct ifreq ifr;
+  cleanup_close int fd = socket (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+  if (fd < 0)
+    return -1;
+  memset (&ifr, 0, sizeof (ifr));
+  memcpy (ifr.ifr_name, "lo", 3);
+  if (ioctl (fd, SIOCGIFFLAGS, &ifr) < 0)
+    return -1;
+  ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+  return ioctl (fd, SIOCSIFFLAGS, &ifr);
+}
+
+/* In the helper child: a new network namespace, its fd sent back.  */
+__attribute__ ((noreturn)) static void
+netns_helper (int sock)
+{
+  union
+  {
+    char buf[CMSG_SPACE (sizeof (int))];
+    struct cmsghdr align;
+  } u;
+  struct msghdr msg = { 0 };
+  struct iovec iov;
+  struct cmsghdr *cm;
+  char status = 0;
+  int fd = -1;
+
+  if (unshare (CLONE_NEWNET) < 0)
+    status = (char)errno;
+  else if (loopback_up () < 0)
+    status = (char)errno;
+  else if ((fd = open ("/proc/self/ns/net", O_RDONLY | O_CLOEXEC)) < 0)
+    status = (char)errno;
+  iov.iov_base = &status;
+  iov.iov_len = 1;
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (fd >= 0)
+    {
+      memset (&u, 0, sizeof (u));
+      msg.msg_control = u.buf;
+      msg.msg_controllen = sizeof (u.buf);
+      cm = CMSG_FIRSTHDR (&msg);
+      cm->cmsg_level = SOL_SOCKET;
+      cm->cmsg_type = SCM_RIGHTS;
+      cm->cmsg_len = CMSG_LEN (sizeof (int));
+      memcpy (CMSG_DATA (cm), &fd, sizeof (int));
+    }
+  sendmsg (sock, &msg, MSG_NOSIGNAL);
+  _exit (0);
+}
+
+int
+husk_slirp_netns_new (struct husk_slirp *s, struct husk_ns *ns, husk_error_t *err)
+{
+  union
+  {
+    char buf[CMSG_SPACE (sizeof (int))];
+    struct cmsghdr align;
+  } u;
+  struct msghdr msg = { 0 };
+  struct iovec iov;
+  struct cmsghdr *cm;
+  char status = 0;
+  int sv[2], fd = -1;
+  ssize_t n;
+  pid_t child;
+
+  if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+    return husk_make_error (err, errno, "socketpair");
+  child = fork ();
+  if (child == 0)
+    {
+      close (sv[0]);
+      netns_helper (sv[1]);
+    }
+  close (sv[1]);
+  if (child < 0)
+    {
+      close (sv[0]);
+      return husk_make_error (err, errno, "fork");
+    }
+  iov.iov_base = &status;
+  iov.iov_len = 1;
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = u.buf;
+  msg.msg_controllen = sizeof (u.buf);
+  do
+    n = recvmsg (sv[0], &msg, MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  close (sv[0]);
+  while (waitpid (child, NULL, 0) < 0 && errno == EINTR)
+    ;
+  cm = n > 0 ? CMSG_FIRSTHDR (&msg) : NULL;
+  if (cm != NULL && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
+    memcpy (&fd, CMSG_DATA (cm), sizeof (int));
+  if (fd < 0)
+    return husk_make_error (err, status > 0 ? status : EIO, "create the container's network namespace");
+  s->netns_fd = fd;
+  snprintf (s->netns_path, sizeof (s->netns_path), "/proc/self/fd/%d", fd);
+  ns->mode = HUSK_NS_JOIN;
+  ns->path = s->netns_path;
+  return 0;
+}
+
 static void
 build_argv (char ***argv, const char *bin, const struct husk_slirp_config *c, const char *sock, int exit_fd,
-            int ready_fd, pid_t pid)
+            int ready_fd, const char *netns_path)
 {
   strv_append (argv, bin);
   strv_append (argv, "--configure");
@@ -386,12 +502,15 @@ build_argv (char ***argv, const char *bin, const struct husk_slirp_config *c, co
   strv_append (argv, sock);
   strv_append_take (argv, xasprintf ("--exit-fd=%d", exit_fd));
   strv_append_take (argv, xasprintf ("--ready-fd=%d", ready_fd));
-  strv_append_take (argv, xasprintf ("%d", (int)pid));
+  strv_append (argv, "--netns-type=path");
+  strv_append (argv, netns_path);
   strv_append (argv, "tap0");
 }
 
+static void stop_process (struct husk_slirp *s);
+
 int
-husk_slirp_start (const struct husk_slirp_config *c, pid_t pid, struct husk_slirp *out, husk_error_t *err)
+husk_slirp_start (const struct husk_slirp_config *c, struct husk_slirp *out, husk_error_t *err)
 {
   cleanup_free char *bin = find_slirp4netns ();
   cleanup_free char *sock = NULL;
@@ -405,6 +524,8 @@ husk_slirp_start (const struct husk_slirp_config *c, pid_t pid, struct husk_slir
 
   out->pid = 0;
   out->exit_fd = -1;
+  if (out->netns_fd < 0)
+    return husk_make_error (err, 0, "slirp4netns: no network namespace");
   if (bin == NULL)
     return husk_make_error (err, ENOENT,
                             "slirp4netns not found in $PATH: it is needed for --network slirp4netns and "
@@ -429,13 +550,13 @@ husk_slirp_start (const struct husk_slirp_config *c, pid_t pid, struct husk_slir
       return husk_make_error (err, errno, "pipe");
     }
   ready_r = ready_p[0];
-  build_argv (&argv, bin, c, sock, exit_p[0], ready_p[1], pid);
+  build_argv (&argv, bin, c, sock, exit_p[0], ready_p[1], out->netns_path);
 
   child = fork ();
   if (child == 0)
     {
-      int keep[3] = { exit_p[0], ready_p[1], dirfd };
-      exec_slirp (bin, argv, self, logfd, keep, 3);
+      int keep[4] = { exit_p[0], ready_p[1], dirfd, out->netns_fd };
+      exec_slirp (bin, argv, self, logfd, keep, 4);
     }
   close (exit_p[0]);
   close (ready_p[1]);
@@ -450,7 +571,8 @@ husk_slirp_start (const struct husk_slirp_config *c, pid_t pid, struct husk_slir
   if (wait_ready (ready_r, child, dirfd, err) < 0)
     {
       out->pid = 0; /* reaped */
-      husk_slirp_stop (out);
+      close (out->exit_fd);
+      out->exit_fd = -1;
       return -1;
     }
   {
@@ -459,15 +581,15 @@ husk_slirp_start (const struct husk_slirp_config *c, pid_t pid, struct husk_slir
     for (i = 0; i < c->n_ports; i++)
       if (add_port (path, &c->ports[i], err) < 0)
         {
-          husk_slirp_stop (out);
+          stop_process (out);
           return -1;
         }
   }
   return 0;
 }
 
-void
-husk_slirp_stop (struct husk_slirp *s)
+static void
+stop_process (struct husk_slirp *s)
 {
   int64_t deadline = now_ms () + STOP_WAIT_MS;
 
@@ -493,4 +615,13 @@ husk_slirp_stop (struct husk_slirp *s)
       nanosleep (&ts, NULL);
     }
   s->pid = 0;
+}
+
+void
+husk_slirp_stop (struct husk_slirp *s)
+{
+  stop_process (s);
+  if (s->netns_fd >= 0)
+    close (s->netns_fd);
+  s->netns_fd = -1;
 }
