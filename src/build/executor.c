@@ -873,20 +873,9 @@ out:
 static int
 make_tmpdir (struct build_executor *x, husk_error_t *err)
 {
-  const char *base = husk_store_tmpdir (x->s);
-  cleanup_close int dfd = -1;
-  cleanup_free char *name = NULL;
-
-  if (husk_mkdir_p (base, 0700, err) < 0)
-    return -1;
-  dfd = open (base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0)
-    return husk_make_error (err, errno, "open `%s`", base);
-  name = husk_mkdtemp_at (dfd, "build-", err);
-  if (name == NULL)
-    return -1;
-  x->b->tmpdir = xasprintf ("%s/%s", base, name);
-  return 0;
+  /* A scratch directory: if this build is killed, store repair removes
+     it (its owner lock is gone with the process).  */
+  return husk_store_scratch_dir (x->s, "build-", &x->b->tmpdir, &x->scratch_lock, err);
 }
 
 static void
@@ -949,6 +938,7 @@ husk_build (husk_store_t *s, const struct husk_build_opts *o, char **id, husk_er
   x.s = s;
   x.o = o;
   x.b = &b;
+  x.scratch_lock = -1;
   x.df = df;
   x.platform
       = o->platform && *o->platform ? xstrdup (o->platform) : xasprintf ("linux/%s", husk_image_host_arch ());
@@ -973,6 +963,8 @@ husk_build (husk_store_t *s, const struct husk_build_opts *o, char **id, husk_er
         husk_error_release (&e);
     }
   free (b.tmpdir);
+  if (x.scratch_lock >= 0)
+    close (x.scratch_lock);
   husk_build_ignore_free (b.ignore);
   executor_free (&x);
   if (ret < 0)

@@ -59,6 +59,7 @@ struct build_executor
   unsigned step, n_steps;
   bool missed;        /* a cache lookup missed: no more lookups (Docker) */
   char **temp_images; /* committed only to keep a stage's layer (no --layers) */
+  int scratch_lock;   /* owner lock of b->tmpdir (husk_store_scratch_dir) */
 };
 
 /* One stage being built.  */
