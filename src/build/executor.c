@@ -457,13 +457,17 @@ run_fn (struct build_stage_run *r, struct build_work *w, void *data, husk_error_
 
   ret = build_run (r->x->b, w, &d->req, &status, err);
   if (ret < 0)
-    return husk_error_wrap (err, "building at STEP \"%s\"", d->display);
+    {
+      husk_error_wrap (err, "building at STEP \"%s\"", d->display);
+      return build_instr_wrap (r->x, r->x->instr, err);
+    }
   if (status != 0)
     {
-      ret = husk_make_error (err, 0, "building at STEP \"%s\": while running runtime: exit status %d",
-                             d->display, status);
+      /* Podman's words, after the Dockerfile's name and line.  */
+      husk_make_error (err, 0, "building at STEP \"%s\": while running runtime: exit status %d", d->display,
+                       status);
       husk_error_set_exit_code (err, status);
-      return ret;
+      return build_instr_wrap (r->x, r->x->instr, err);
     }
   return 0;
 }

@@ -168,6 +168,7 @@ RUN echo fine; sh -c "exit 7"'
   bad_build 'sh -c "exit 7"'
   [[ $stderr == *"status 7"* || $stderr == *"code 7"* ]] ||
     fail "the message does not give the exit status 7: $stderr"
+  [[ $stderr == *Dockerfile:3:* ]] || fail "the message does not give Dockerfile:3: $stderr"
 }
 
 @test "build bad input: --target naming no stage" {
