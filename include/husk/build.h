@@ -8,7 +8,8 @@
      ignore.c      .dockerignore / .containerignore patterns;
      context.c     COPY/ADD sources: globbing inside a root, the content
                    digest for the cache, Docker's copy semantics;
-   and the executor (executor.c, steps-*.c, work.c, cache.c) behind
+   and the executor (executor.c, stages.c, instructions.c, image.c,
+   cache.c; work.c, run-step.c, copy-step.c for the file steps) behind
    husk_build ().
 
    Dependencies: build -> {runtime (RUN steps), image, layer, store,
