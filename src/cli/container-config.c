@@ -172,6 +172,8 @@
       { "ulimit", 0, CLI_OPT_STRV, "NAME=SOFT[:HARD]", "Ulimit options", NULL, NULL },                            \
       { "user", 'u', CLI_OPT_STRING, "USER[:GROUP]", "Username or UID (format: <name|uid>[:<group|gid>])",        \
         NULL,   NULL },                                                                                           \
+      { "userns", 0,     CLI_OPT_STRING, "MODE", "User namespace (host: husk's own, the only mode)",              \
+        "host",   "host" },                                                                                       \
       { "uts",                                                                                                    \
         0,                                                                                                        \
         CLI_OPT_STRING,                                                                                           \
@@ -594,6 +596,30 @@ port_bindings_json (const struct husk_port_mapping *ports, size_t n)
 /* --network, -p, -P.  A published port needs user-mode networking: with
    no --network it selects slirp4netns (Podman's rootless default), with
    an explicit other mode it is an error, as in Podman.  */
+/* --userns: "host" (or "") is what husk always does: the container runs
+   in husk's own user namespace when rootless (0 -> the user, 1.. -> the
+   subordinate range), in none as root.  Podman's other modes need a user
+   namespace per container whose ids differ from the store's, so the image
+   layers would have to be idmapped: the kernel allows that to a rootless
+   user only on a filesystem mounted inside the user namespace (not the
+   store's disk), and fuse-overlayfs needs a usable /dev/fuse.  Say so
+   instead of running with other ids than asked.  */
+static int
+check_userns (const char *mode, husk_error_t *err)
+{
+  if (mode == NULL || *mode == '\0' || strcmp (mode, "host") == 0)
+    return 0;
+  if (strcmp (mode, "keep-id") == 0 || husk_has_prefix (mode, "keep-id:") || strcmp (mode, "auto") == 0
+      || husk_has_prefix (mode, "auto:") || strcmp (mode, "nomap") == 0 || husk_has_prefix (mode, "ns:")
+      || strcmp (mode, "private") == 0)
+    return husk_make_error (err, 0,
+                            "--userns=%s is not supported: a user namespace per container needs idmapped "
+                            "image layers, which the kernel grants a rootless user only on a filesystem "
+                            "mounted in its user namespace; use --userns=host (the default)",
+                            mode);
+  return husk_make_error (err, 0, "invalid --userns \"%s\": use host", mode);
+}
+
 static int
 check_network (const struct cli_args *a, const husk_json_t *icfg, husk_json_t *cfg, husk_json_t *hc,
                husk_error_t *err)
@@ -1184,6 +1210,10 @@ cli_container_config_build (const struct cli_args *a, const char *id, const stru
   }
   if (cli_string (a, "hostname") && strcmp (husk_json_get_string (hc, "UTSMode"), "host") == 0)
     return husk_make_error (err, EINVAL, "--hostname cannot be set with --uts host");
+
+  if (check_userns (cli_string (a, "userns"), err) < 0)
+    return -1;
+  husk_json_set_string (hc, "UsernsMode", "");
 
   v = cli_string (a, "restart");
   if (v && husk_restart_policy_parse (v, &rp, err) < 0)

@@ -209,3 +209,19 @@ wait_gone() {
   assert_output ""
   assert_equal "$(ctr_dirs)" "" "container directories"
 }
+
+@test "--userns: host is the default and accepted; Podman's other modes are refused with the reason, nothing created" {
+  run_husk run --rm --userns=host "$IMAGE" echo ok
+  assert_output ok
+  run_husk run --rm --userns= "$IMAGE" echo ok
+  assert_output ok
+  local before
+  before=$(store_snapshot)
+  for mode in keep-id keep-id:uid=5 auto nomap private ns:/proc/1/ns/user; do
+    run_husk 125 run --rm --userns="$mode" "$IMAGE" true
+    assert_husk_error "is not supported"
+  done
+  run_husk 125 create --userns=bogus "$IMAGE" true
+  assert_husk_error 'invalid --userns "bogus"'
+  assert_store_unchanged "$before"
+}
