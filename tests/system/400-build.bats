@@ -7,40 +7,7 @@
 # --squash, --timestamp reproducibility.
 
 load helpers
-
-setup_file() {
-  load helpers
-  ctr_setup_file
-}
-
-setup() {
-  ctr_setup
-  CTX=$BATS_TEST_TMPDIR/ctx
-  mkdir -p "$CTX"
-  HTTP_PID=
-}
-
-teardown() {
-  if [[ -n ${HTTP_PID:-} ]]; then
-    kill "$HTTP_PID" 2>/dev/null || true
-    wait "$HTTP_PID" 2>/dev/null || true
-  fi
-  ctr_cleanup
-}
-
-# dockerfile TEXT: write $CTX/Dockerfile (FROM_IMAGE in TEXT stands for
-# the fixture image).
-dockerfile() {
-  printf '%s\n' "${1//FROM_IMAGE/$IMAGE}" >"$CTX/${2:-Dockerfile}"
-}
-
-# build_ok ARGS...: husk build ARGS (context $CTX unless ARGS end in one)
-# must succeed and print the full image id on its last line: $IID.
-build_ok() {
-  run_husk build "$@"
-  IID=${lines[-1]}
-  [[ $IID =~ $ID64_RE ]] || fail "the last line of build's output is not an image id: '$IID'"
-}
+load build
 
 # img_json IMAGE JQ_FILTER: JQ_FILTER on `husk image inspect IMAGE`.
 img_json() {

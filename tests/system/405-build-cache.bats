@@ -6,31 +6,7 @@
 # images` and shown by -a, concurrent builds of different Dockerfiles.
 
 load helpers
-
-setup_file() {
-  load helpers
-  ctr_setup_file
-}
-
-setup() {
-  ctr_setup
-  CTX=$BATS_TEST_TMPDIR/ctx
-  mkdir -p "$CTX"
-}
-
-teardown() {
-  ctr_cleanup
-}
-
-dockerfile() {
-  printf '%s\n' "${1//FROM_IMAGE/$IMAGE}" >"$CTX/${2:-Dockerfile}"
-}
-
-build_ok() {
-  run_husk build "$@"
-  IID=${lines[-1]}
-  [[ $IID =~ $ID64_RE ]] || fail "the last line of build's output is not an image id: '$IID'"
-}
+load build
 
 # cache_hits: how many "Using cache" lines the last build printed.
 cache_hits() {
@@ -39,16 +15,6 @@ cache_hits() {
     [[ $l == *"Using cache"* ]] && n=$((n + 1))
   done
   echo "$n"
-}
-
-# ran MARK: the last build ran the RUN step that echoes MARK (its output
-# shows up).
-ran() {
-  local l
-  for l in "${lines[@]}"; do
-    [[ $l == "$1" ]] && return 0
-  done
-  return 1
 }
 
 four_steps() {

@@ -5,33 +5,7 @@
 # file:line at fault, and leaves no image, container, mount or temp dir.
 
 load helpers
-
-setup_file() {
-  load helpers
-  ctr_setup_file
-}
-
-setup() {
-  ctr_setup
-  CTX=$BATS_TEST_TMPDIR/ctx
-  mkdir -p "$CTX"
-  CANARY=
-}
-
-teardown() {
-  [[ -n ${CANARY:-} ]] && rm -f "$CANARY"
-  ctr_cleanup
-}
-
-dockerfile() {
-  printf '%s\n' "${1//FROM_IMAGE/$IMAGE}" >"$CTX/${2:-Dockerfile}"
-}
-
-build_ok() {
-  run_husk build "$@"
-  IID=${lines[-1]}
-  [[ $IID =~ $ID64_RE ]] || fail "the last line of build's output is not an image id: '$IID'"
-}
+load build
 
 # A file on the host that no build may read.
 make_canary() {

@@ -6,6 +6,8 @@
 # (tests/system/rootless.bash).
 
 load helpers
+BUILD_CTX_READABLE=1
+load build
 
 ROOTLESS_TAG=build
 load rootless
@@ -14,11 +16,6 @@ load rootless
 rootless_ctx() {
   CTX=$(mktemp -d "$ROOTLESS_DIR/ctx.XXXXXX")
   chmod 0755 "$CTX"
-}
-
-dockerfile() {
-  printf '%s\n' "${1//FROM_IMAGE/$IMAGE}" >"$CTX/Dockerfile"
-  chmod -R a+rX "$CTX"
 }
 
 @test "rootless build: RUN and COPY --chown 1000:1000, then run the image" {

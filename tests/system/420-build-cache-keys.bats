@@ -6,40 +6,7 @@
 # Docker's builders do).
 
 load helpers
-
-setup_file() {
-  load helpers
-  ctr_setup_file
-}
-
-setup() {
-  ctr_setup
-  CTX=$BATS_TEST_TMPDIR/ctx
-  mkdir -p "$CTX"
-}
-
-teardown() {
-  ctr_cleanup
-}
-
-dockerfile() {
-  printf '%s\n' "${1//FROM_IMAGE/$IMAGE}" >"$CTX/Dockerfile"
-}
-
-build_ok() {
-  run_husk build "$@"
-  IID=${lines[-1]}
-  [[ $IID =~ $ID64_RE ]] || fail "the last line of build's output is not an image id: '$IID'"
-}
-
-# ran MARK: the last build ran the RUN step that printed MARK.
-ran() {
-  local l
-  for l in "${lines[@]}"; do
-    [[ $l == "$1" ]] && return 0
-  done
-  return 1
-}
+load build
 
 @test "build cache keys: RUN --mount=type=bind from the context misses when a file under the source changes" {
   mkdir -p "$CTX/src" "$CTX/other"
