@@ -33,24 +33,10 @@
 # command line is killed by PID; mounts under the temp dir are unmounted.
 set -euo pipefail
 
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-husk=${HUSK_BINARY:-$repo/build/husk}
-quick=0 husk_only=0 full=0
-for arg in "$@"; do
-  case $arg in
-  --quick) quick=1 ;;
-  --husk-only) husk_only=1 ;;
-  --full) full=1 ;;
-  -h | --help)
-    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
-    exit 0
-    ;;
-  *)
-    echo "run-latency: unknown argument '$arg' (--quick, --husk-only, --full)" >&2
-    exit 2
-    ;;
-  esac
-done
+bench_name=run-latency
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_args --full -- "$@"
 if [[ $quick -eq 1 ]]; then
   runs=${BENCH_RUNS:-5} warmup=${BENCH_WARMUP:-1} ncont=${BENCH_CONTAINERS:-100}
   rss_wait=${BENCH_RSS_WAIT:-2}
@@ -61,59 +47,17 @@ fi
 budget=${BENCH_PODMAN_BUDGET:-300}
 
 # -- prerequisites -----------------------------------------------------------
-missing=()
-tools=(hyperfine jq tar gzip sha256sum skopeo)
-[[ $husk_only -eq 1 ]] || tools+=(podman runc)
-for tool in "${tools[@]}"; do
-  command -v "$tool" >/dev/null || missing+=("$tool")
-done
-[[ -x /bin/busybox ]] || missing+=("/bin/busybox (busybox-static, for the test image)")
-if [[ ${#missing[@]} -gt 0 ]]; then
-  echo "run-latency: missing: ${missing[*]} (tests/install-deps.sh installs them)" >&2
+bench_require busybox hyperfine jq tar gzip sha256sum skopeo || {
   [[ $husk_only -eq 1 ]] || echo "run-latency: --husk-only needs no podman nor runc" >&2
   exit 1
-fi
-[[ -x $husk ]] || {
-  echo "run-latency: no husk at $husk (build first, or set HUSK_BINARY)" >&2
-  exit 1
 }
-[[ $(id -u) -eq 0 ]] || echo "run-latency: not root: the figures are rootless ones" >&2
-if [[ $husk_only -eq 0 ]]; then
-  # podman needs explicit ulimits here (idempotent).
-  "$repo/bench/podman-setup.sh" >/dev/null
-fi
+bench_host
+bench_fixture
 
-"$repo/tests/fixtures/mkimage.sh"
-img=$(. "$repo/tests/fixtures/out/image.env" && echo "$FIXTURE_NAME")
-archive=$repo/tests/fixtures/out/docker-archive.tar
+# -- stores ------------------------------------------------------------------
+bench_stores run 300 900 --runtime runc
 
-# -- stores, and cleanup -----------------------------------------------------
-work=$(mktemp -d "${TMPDIR:-/var/tmp}/husk-bench-run.XXXXXX")
-H=("$husk" --root "$work/husk" --runroot "$work/husk-run")
-P=(podman --root "$work/podman" --runroot "$work/podman-run" --runtime runc)
-cleanup() {
-  set +e
-  echo "run-latency: cleaning up $work" >&2
-  [[ -d $work/husk ]] && timeout 300 "${H[@]}" rm -a -f >/dev/null 2>&1
-  # podman's container locks live in a shared /dev/shm segment: remove the
-  # containers through podman so they are freed, never just the store.
-  [[ -d $work/podman ]] && timeout 900 "${P[@]}" rm -a -f -t 0 >/dev/null 2>&1
-  # Anything still running from our stores (a monitor, a conmon) has the
-  # temp dir in its command line: ours, killed by PID.
-  local p
-  for p in /proc/[0-9]*; do
-    p=${p#/proc/}
-    [[ $p == "$$" ]] && continue
-    tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline" | grep -qF -- "$work/" && kill -9 "$p" 2>/dev/null
-  done
-  grep -o " $work/[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-load_start=$(cut -d' ' -f1-3 /proc/loadavg)
-rev=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?')
+load_start=$(bench_loadavg)
 echo "run-latency: husk $("$husk" version --format '{{.Client.Version}}' 2>/dev/null || echo '?')" \
   "($husk, git $rev)," \
   "$(nproc) CPUs, kernel $(uname -r), load $load_start"
@@ -121,7 +65,7 @@ echo "run-latency: husk $("$husk" version --format '{{.Client.Version}}' 2>/dev/
 if [[ $husk_only -eq 0 ]]; then
   "${P[@]}" load -q -i "$archive" >/dev/null
   backend=$("${P[@]}" info --format '{{.Host.NetworkBackend}}')
-  echo "run-latency: $(podman --version), runtime runc $(runc --version | awk 'NR == 1 { print $3 }')," \
+  echo "run-latency: $(bench_podman_version)," \
     "network backend $backend"
 fi
 
@@ -137,40 +81,9 @@ if [[ $husk_only -eq 0 ]]; then
 fi
 
 # -- measuring ---------------------------------------------------------------
-failed=0
-declare -A result # "<row> husk|podman" -> median in ms, or "failed"
-declare -A cpu    # "<row> husk|podman" -> mean user+system ms
-
-# measure ROW HUSK_CMD PODMAN_CMD [HYPERFINE_ARGS...]: time both (podman
-# only without --husk-only) with hyperfine -N; medians into result[].
-measure() {
-  local row=$1 hc=$2 pc=$3
-  shift 3
-  local json=$work/$row.json
-  local cmds=(--command-name husk "$hc")
-  [[ $husk_only -eq 1 ]] || cmds+=(--command-name podman "$pc")
-  echo
-  echo "== $row"
-  if hyperfine -N --warmup "$warmup" --runs "$runs" --export-json "$json" "$@" "${cmds[@]}"; then
-    local t
-    for t in husk podman; do
-      [[ $t == podman && $husk_only -eq 1 ]] && continue
-      result["$row $t"]=$(jq -r --arg n "$t" \
-        '.results[] | select(.command == $n) | .median * 1000 * 100 | round / 100' "$json")
-      cpu["$row $t"]=$(jq -r --arg n "$t" \
-        '.results[] | select(.command == $n) | (.user + .system) * 1000 * 10 | round / 10' "$json")
-    done
-  else
-    echo "run-latency: $row failed" >&2
-    result["$row husk"]=failed
-    result["$row podman"]=failed
-    failed=1
-  fi
-}
-
-measure run-none "${H[*]} run --rm --network none $img true" \
+bench_measure run-none "$runs" "${H[*]} run --rm --network none $img true" \
   "${P[*]} run --rm --network none $img true"
-measure run-default "${H[*]} run --rm $img true" "${P[*]} run --rm $img true"
+bench_measure run-default "$runs" "${H[*]} run --rm $img true" "${P[*]} run --rm $img true"
 
 # The cycle: one sh script a run (dash starts in ~1 ms, the same for both).
 for t in husk podman; do
@@ -185,7 +98,7 @@ $c rm \$id >/dev/null
 EOF
   chmod +x "$work/cycle-$t.sh"
 done
-measure cycle "$work/cycle-husk.sh" "$work/cycle-podman.sh"
+bench_measure cycle "$runs" "$work/cycle-husk.sh" "$work/cycle-podman.sh"
 
 # -- monitor RSS -------------------------------------------------------------
 # kib PID: "VmRSS Pss" in KiB.
@@ -256,15 +169,16 @@ n_husk=$("${H[@]}" ps -a -q | wc -l)
 n_podman=$n_husk
 if [[ $husk_only -eq 0 ]]; then
   lim=$budget
+  # shellcheck disable=SC2154 # full: set by bench_args
   [[ $full -eq 1 ]] && lim=0
   make_containers podman "$ncont" "$lim"
   n_podman=$("${P[@]}" ps -a -q | wc -l)
 fi
 echo "husk holds $n_husk containers${pid_podman:+, podman $n_podman}"
-measure ps "${H[*]} ps -a" "${P[*]} ps -a"
+bench_measure ps "$runs" "${H[*]} ps -a" "${P[*]} ps -a"
 
 # -- the table -----------------------------------------------------------------
-load_end=$(cut -d' ' -f1-3 /proc/loadavg)
+load_end=$(bench_loadavg)
 ratio() {
   [[ $1 =~ ^[0-9.]+$ && $2 =~ ^[0-9.]+$ ]] || {
     echo -
