@@ -45,5 +45,14 @@ char *husk_mkdtemp_at (int dirfd, const char *prefix, husk_error_t *err);
 int husk_open_tmpfile (const char *dir, husk_error_t *err);
 /* Total bytes of regular files under dirfd/name (no symlinks followed).  */
 int husk_du_at (int dirfd, const char *name, unsigned long long *bytes, husk_error_t *err);
+/* The names in the directory dirfd (open for reading) but "." and "..",
+   sorted bytewise (the same order on every machine): a NULL-terminated
+   vector for strv_free, and their number in *n when n is not NULL.  The
+   listing starts at the first entry whatever dirfd's offset (and leaves
+   it at the end).  On error *names is NULL.  */
+int husk_list_dir_sorted (int dirfd, char ***names, size_t *n, husk_error_t *err);
+/* Whether the directory dirfd (open for reading) holds no entry but ones
+   named in skip (NULL: none); false too when it cannot be read.  */
+bool husk_dir_is_empty (int dirfd, char *const *skip);
 
 #endif

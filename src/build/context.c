@@ -15,7 +15,6 @@
    skipped without an error (a rootless build cannot create devices, and
    failing every build of a context that holds one would help nobody).
    Hard links are copied as separate files; xattrs are not copied.  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -97,71 +96,6 @@ cmp_str (const void *a, const void *b)
   return strcmp (*(char *const *)a, *(char *const *)b);
 }
 
-/* A directory's names, sorted (bytewise, the same on every machine), in
-   one buffer: no allocation per entry.  The byte before each name is its
-   type from readdir (DT_*, DT_UNKNOWN where the filesystem gives none).  */
-struct names
-{
-  char *buf;
-  char **v;
-  size_t n;
-};
-
-static void
-names_free (struct names *n)
-{
-  free (n->buf);
-  free (n->v);
-}
-
-static int
-list_names (int dfd, struct names *out, husk_error_t *err)
-{
-  cleanup_dir DIR *d = NULL;
-  struct husk_buf b = { 0 };
-  size_t *offs = NULL, n = 0, cap = 0;
-  struct dirent *de;
-  int fd = dup (dfd);
-
-  if (fd < 0)
-    return husk_make_error (err, errno, "dup");
-  d = fdopendir (fd);
-  if (d == NULL)
-    {
-      close (fd);
-      return husk_make_error (err, errno, "opendir");
-    }
-  while ((errno = 0, de = readdir (d)) != NULL)
-    {
-      if (de->d_name[0] == '.' && (de->d_name[1] == '\0' || (de->d_name[1] == '.' && de->d_name[2] == '\0')))
-        continue;
-      if (n == cap)
-        {
-          cap = cap ? cap * 2 : 32;
-          offs = xrealloc (offs, cap * sizeof (*offs));
-        }
-      husk_buf_append (&b, &de->d_type, 1);
-      offs[n++] = b.len;
-      husk_buf_append (&b, de->d_name, strlen (de->d_name) + 1);
-    }
-  if (errno != 0)
-    {
-      int saved = errno;
-      free (offs);
-      husk_buf_free (&b);
-      return husk_make_error (err, saved, "readdir");
-    }
-  out->buf = b.data;
-  out->n = n;
-  /* The offsets become pointers once the buffer stops moving.  */
-  out->v = (char **)offs;
-  for (size_t i = 0; i < n; i++)
-    out->v[i] = b.data + offs[i];
-  if (n > 1)
-    qsort (out->v, n, sizeof (*out->v), cmp_str);
-  return 0;
-}
-
 static int dir_has_included (const husk_build_ignore_t *ig, int dfd, struct husk_buf *path,
                              husk_error_t *err);
 
@@ -190,21 +124,21 @@ entry_wanted (const husk_build_ignore_t *ig, int dfd, const char *name, mode_t t
 static int
 dir_has_included (const husk_build_ignore_t *ig, int dfd, struct husk_buf *path, husk_error_t *err)
 {
-  struct names names = { 0 };
-  int ret = list_names (dfd, &names, err);
+  cleanup_strv char **names = NULL;
+  size_t n = 0;
+  int ret = husk_list_dir_sorted (dfd, &names, &n, err);
 
-  for (size_t i = 0; ret == 0 && i < names.n; i++)
+  for (size_t i = 0; ret == 0 && i < n; i++)
     {
-      size_t old = path_push (path, names.v[i]);
+      size_t old = path_push (path, names[i]);
       struct stat st;
 
-      if (fstatat (dfd, names.v[i], &st, AT_SYMLINK_NOFOLLOW) < 0)
+      if (fstatat (dfd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0)
         ret = husk_make_error (err, errno, "stat `%s`", path->data);
       else
-        ret = entry_wanted (ig, dfd, names.v[i], st.st_mode, path, err);
+        ret = entry_wanted (ig, dfd, names[i], st.st_mode, path, err);
       path_pop (path, old);
     }
-  names_free (&names);
   return ret;
 }
 
@@ -294,7 +228,8 @@ static int
 glob_walk (struct glob_state *g, size_t ci, struct husk_buf *path, husk_error_t *err)
 {
   cleanup_close int dfd = -1;
-  struct names names = { 0 };
+  cleanup_strv char **names = NULL;
+  size_t n = 0;
   const char *comp;
   int ret = 0;
 
@@ -313,20 +248,19 @@ glob_walk (struct glob_state *g, size_t ci, struct husk_buf *path, husk_error_t 
     return (dfd == -ENOENT || dfd == -ENOTDIR || dfd == -ELOOP)
                ? 0
                : husk_make_error (err, -dfd, "%s", path->data);
-  ret = list_names (dfd, &names, err);
-  for (size_t i = 0; ret == 0 && i < names.n; i++)
+  ret = husk_list_dir_sorted (dfd, &names, &n, err);
+  for (size_t i = 0; ret == 0 && i < n; i++)
     {
-      int m = build_glob_match (comp, names.v[i], strlen (names.v[i]));
+      int m = build_glob_match (comp, names[i], strlen (names[i]));
       if (m < 0)
         ret = husk_make_error (err, 0, "bad pattern `%s`: syntax error in pattern", comp);
       else if (m > 0)
         {
-          size_t old = path_push (path, names.v[i]);
+          size_t old = path_push (path, names[i]);
           ret = glob_walk (g, ci + 1, path, err);
           path_pop (path, old);
         }
     }
-  names_free (&names);
   return ret;
 }
 
@@ -484,26 +418,26 @@ digest_entry (struct digest_state *s, int dfd, const char *name, const struct st
 static int
 digest_dir (struct digest_state *s, int dfd, husk_error_t *err)
 {
-  struct names names = { 0 };
-  int ret = list_names (dfd, &names, err);
+  cleanup_strv char **names = NULL;
+  size_t n = 0;
+  int ret = husk_list_dir_sorted (dfd, &names, &n, err);
 
-  for (size_t i = 0; ret == 0 && i < names.n; i++)
+  for (size_t i = 0; ret == 0 && i < n; i++)
     {
-      size_t old = path_push (&s->path, names.v[i]);
+      size_t old = path_push (&s->path, names[i]);
       struct stat st;
 
-      if (fstatat (dfd, names.v[i], &st, AT_SYMLINK_NOFOLLOW) < 0)
+      if (fstatat (dfd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0)
         ret = husk_make_error (err, errno, "stat `%s`", s->path.data);
       else
         {
-          ret = s->ig ? entry_wanted (s->ig, dfd, names.v[i], st.st_mode, &s->path, err)
+          ret = s->ig ? entry_wanted (s->ig, dfd, names[i], st.st_mode, &s->path, err)
                       : !S_ISSOCK (st.st_mode);
           if (ret > 0)
-            ret = digest_entry (s, dfd, names.v[i], &st, err);
+            ret = digest_entry (s, dfd, names[i], &st, err);
         }
       path_pop (&s->path, old);
     }
-  names_free (&names);
   return ret;
 }
 
@@ -846,26 +780,26 @@ copy_entry (struct copy_state *c, int sdfd, const char *name, const struct stat 
 static int
 copy_dir_contents (struct copy_state *c, int sdfd, int ddfd, husk_error_t *err)
 {
-  struct names names = { 0 };
-  int ret = list_names (sdfd, &names, err);
+  cleanup_strv char **names = NULL;
+  size_t n = 0;
+  int ret = husk_list_dir_sorted (sdfd, &names, &n, err);
 
-  for (size_t i = 0; ret == 0 && i < names.n; i++)
+  for (size_t i = 0; ret == 0 && i < n; i++)
     {
-      size_t old = path_push (&c->path, names.v[i]);
+      size_t old = path_push (&c->path, names[i]);
       struct stat st;
 
-      if (fstatat (sdfd, names.v[i], &st, AT_SYMLINK_NOFOLLOW) < 0)
+      if (fstatat (sdfd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0)
         ret = husk_make_error (err, errno, "stat `%s`", c->path.data);
       else
         {
-          ret = c->ig ? entry_wanted (c->ig, sdfd, names.v[i], st.st_mode, &c->path, err)
+          ret = c->ig ? entry_wanted (c->ig, sdfd, names[i], st.st_mode, &c->path, err)
                       : !S_ISSOCK (st.st_mode);
           if (ret > 0)
-            ret = copy_entry (c, sdfd, names.v[i], &st, ddfd, err);
+            ret = copy_entry (c, sdfd, names[i], &st, ddfd, err);
         }
       path_pop (&c->path, old);
     }
-  names_free (&names);
   return ret;
 }
 

@@ -168,27 +168,6 @@ set_times (int dirfd, const struct timespec ts[2], husk_error_t *err)
   return 0;
 }
 
-static bool
-dir_is_empty (int dirfd, char *const *skip)
-{
-  cleanup_dir DIR *d = NULL;
-  struct dirent *de;
-  int fd = openat (dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-  if (fd < 0)
-    return false;
-  d = fdopendir (fd);
-  if (d == NULL)
-    {
-      close (fd);
-      return false;
-    }
-  while ((de = readdir (d)) != NULL)
-    if (strcmp (de->d_name, ".") != 0 && strcmp (de->d_name, "..") != 0 && !strv_contains (skip, de->d_name))
-      return false;
-  return true;
-}
-
 int
 build_work_layer (struct build_ctx *b, struct build_work *w, husk_layer_stage_t **stage, char **diff_id,
                   bool *empty, husk_error_t *err)
@@ -211,7 +190,7 @@ build_work_layer (struct build_ctx *b, struct build_work *w, husk_layer_stage_t 
   /* The files and directories the runtime made only to mount on are not
      the step's changes (Buildah and BuildKit leave them out too).  */
   skip = husk_fs_mount_targets (upperfd, w->lower_dirs, w->mount_targets);
-  if (dir_is_empty (upperfd, skip))
+  if (husk_dir_is_empty (upperfd, skip))
     {
       *empty = true;
       return 0;

@@ -28,64 +28,6 @@
 
 #define COPY_BUF_SIZE (256 * 1024)
 
-static int
-cmp_str (const void *a, const void *b)
-{
-  return strcmp (*(char *const *)a, *(char *const *)b);
-}
-
-/* Sorted names of the directory dfd (a dup is consumed), without . and ..  */
-static int
-list_dir (int dfd, char ***out, size_t *n_out, husk_error_t *err)
-{
-  cleanup_dir DIR *d = NULL;
-  char **v = NULL;
-  size_t n = 0, cap = 0;
-  struct dirent *de;
-  int fd = dup (dfd);
-
-  if (fd < 0)
-    return husk_make_error (err, errno, "dup");
-  d = fdopendir (fd);
-  if (d == NULL)
-    {
-      close (fd);
-      return husk_make_error (err, errno, "opendir");
-    }
-  while ((errno = 0, de = readdir (d)) != NULL)
-    {
-      if (strcmp (de->d_name, ".") == 0 || strcmp (de->d_name, "..") == 0)
-        continue;
-      if (n + 1 >= cap)
-        {
-          cap = cap ? cap * 2 : 16;
-          v = xrealloc (v, cap * sizeof (*v));
-        }
-      v[n++] = xstrdup (de->d_name);
-    }
-  if (errno != 0)
-    {
-      int saved = errno;
-      for (size_t i = 0; i < n; i++)
-        free (v[i]);
-      free (v);
-      return husk_make_error (err, saved, "readdir");
-    }
-  if (n > 1)
-    qsort (v, n, sizeof (*v), cmp_str);
-  *out = v;
-  *n_out = n;
-  return 0;
-}
-
-static void
-free_names (char **v, size_t n)
-{
-  for (size_t i = 0; i < n; i++)
-    free (v[i]);
-  free (v);
-}
-
 /* "a/b" + "c" -> "a/b/c"; "" + "c" -> "c".  */
 static char *
 join (const char *a, const char *b)
@@ -159,7 +101,7 @@ changes_walk (int dfd, const char *path, const int *lowers, size_t n_lowers, str
   size_t n = 0, i, j;
   int ret;
 
-  ret = list_dir (dfd, &names, &n, err);
+  ret = husk_list_dir_sorted (dfd, &names, &n, err);
   if (ret < 0)
     return ret;
   for (i = 0; i < n && ret == 0; i++)
@@ -213,7 +155,7 @@ changes_walk (int dfd, const char *path, const int *lowers, size_t n_lowers, str
               close (sublowers[j]);
         }
     }
-  free_names (names, n);
+  strv_free (names);
   return ret;
 }
 
@@ -444,7 +386,7 @@ tar_out_entry (struct tar_out *t, int parentfd, const char *base, const struct s
       char **names = NULL;
       size_t n = 0, i;
 
-      ret = list_dir (fd, &names, &n, err);
+      ret = husk_list_dir_sorted (fd, &names, &n, err);
       if (ret < 0)
         return ret;
       for (i = 0; i < n && ret == 0; i++)
@@ -470,7 +412,7 @@ tar_out_entry (struct tar_out *t, int parentfd, const char *base, const struct s
           cname = join (name, names[i]);
           ret = tar_out_entry (t, fd, names[i], &cst, cname, err);
         }
-      free_names (names, n);
+      strv_free (names);
     }
   return ret;
 }
@@ -854,12 +796,12 @@ static bool
 holds_only_skipped (int upperfd, const char *rel, char *const *skip)
 {
   cleanup_close int fd = openat (upperfd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  char **names = NULL;
+  cleanup_strv char **names = NULL;
   size_t n = 0;
   bool only = true;
   char v;
 
-  if (fd < 0 || list_dir (fd, &names, &n, NULL) < 0)
+  if (fd < 0 || husk_list_dir_sorted (fd, &names, &n, NULL) < 0)
     return false;
   if (fgetxattr (fd, "trusted.overlay.opaque", &v, 1) == 1
       || fgetxattr (fd, "user.overlay.opaque", &v, 1) == 1)
@@ -869,9 +811,7 @@ holds_only_skipped (int upperfd, const char *rel, char *const *skip)
       cleanup_free char *child = xasprintf ("%s/%s", rel, names[i]);
       if (!strv_contains (skip, child))
         only = false;
-      free (names[i]);
     }
-  free (names);
   return only && n > 0;
 }
 
@@ -890,14 +830,7 @@ created_target (int upperfd, char *const *lower_dirs, const char *rel)
   else if (S_ISDIR (st.st_mode))
     {
       cleanup_close int fd = openat (upperfd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      char **names = NULL;
-      size_t n = 0;
-      if (fd < 0 || list_dir (fd, &names, &n, NULL) < 0)
-        return false;
-      for (size_t i = 0; i < n; i++)
-        free (names[i]);
-      free (names);
-      if (n != 0)
+      if (fd < 0 || !husk_dir_is_empty (fd, NULL))
         return false;
     }
   else

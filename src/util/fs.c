@@ -823,6 +823,91 @@ husk_du_at (int dirfd, const char *name, unsigned long long *bytes, husk_error_t
   return 0;
 }
 
+/* A stream of dirfd's entries from the first one: a dup (dirfd need not
+   be searchable, only readable), rewound because the dup shares the
+   offset a previous walk of dirfd left at the end.  */
+static int
+open_dir_stream (int dirfd, DIR **out, husk_error_t *err)
+{
+  int fd = dup (dirfd);
+
+  if (fd < 0)
+    return husk_make_error (err, errno, "dup");
+  *out = fdopendir (fd);
+  if (*out == NULL)
+    {
+      int ret = husk_make_error (err, errno, "opendir");
+      close (fd);
+      return ret;
+    }
+  rewinddir (*out);
+  return 0;
+}
+
+static bool
+is_dot_or_dotdot (const char *name)
+{
+  return name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
+}
+
+static int
+cmp_names (const void *a, const void *b)
+{
+  return strcmp (*(char *const *)a, *(char *const *)b);
+}
+
+int
+husk_list_dir_sorted (int dirfd, char ***names, size_t *n, husk_error_t *err)
+{
+  cleanup_dir DIR *d = NULL;
+  cleanup_strv char **v = NULL;
+  size_t len = 0, cap = 0;
+  struct dirent *de;
+  int ret;
+
+  *names = NULL;
+  if (n != NULL)
+    *n = 0;
+  ret = open_dir_stream (dirfd, &d, err);
+  if (ret < 0)
+    return ret;
+  while ((errno = 0, de = readdir (d)) != NULL)
+    {
+      if (is_dot_or_dotdot (de->d_name))
+        continue;
+      if (len + 2 > cap)
+        {
+          cap = cap ? cap * 2 : 32;
+          v = xrealloc (v, cap * sizeof (*v));
+        }
+      v[len++] = xstrdup (de->d_name);
+      v[len] = NULL;
+    }
+  if (errno != 0)
+    return husk_make_error (err, errno, "readdir");
+  if (v == NULL)
+    v = xzalloc (sizeof (*v));
+  qsort (v, len, sizeof (*v), cmp_names);
+  *names = steal_pointer (&v);
+  if (n != NULL)
+    *n = len;
+  return 0;
+}
+
+bool
+husk_dir_is_empty (int dirfd, char *const *skip)
+{
+  cleanup_dir DIR *d = NULL;
+  struct dirent *de;
+
+  if (open_dir_stream (dirfd, &d, NULL) < 0)
+    return false;
+  while ((errno = 0, de = readdir (d)) != NULL)
+    if (!is_dot_or_dotdot (de->d_name) && !strv_contains (skip, de->d_name))
+      return false;
+  return errno == 0;
+}
+
 int
 husk_open_tmpfile (const char *dir, husk_error_t *err)
 {

@@ -1,5 +1,6 @@
-/* Unit tests for util/fs.c: atomic writes, bounded reads, rm -rf, and path
-   resolution inside a root, with openat2 and with the portable walk.  */
+/* Unit tests for util/fs.c: atomic writes, bounded reads, rm -rf, path
+   resolution inside a root, with openat2 and with the portable walk, and
+   directory listings.  */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -358,6 +359,84 @@ test_mkdtemp_du (void **state)
   assert_int_equal (bytes, 8);
 }
 
+/* Sorted bytewise whatever the order of creation, without "." and "..",
+   from the first entry even when the fd was read to its end before.  */
+static void
+test_list_dir_sorted (void **state)
+{
+  struct fixture *f = *state;
+  husk_error_t err = NULL;
+  cleanup_strv char **names = NULL;
+  cleanup_strv char **again = NULL;
+  cleanup_close int dfd = -1;
+  size_t n = 99;
+
+  assert_int_equal (mkdirat (f->fd, "d", 0755), 0);
+  dfd = openat (f->fd, "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  assert_true (dfd >= 0);
+  assert_int_equal (husk_list_dir_sorted (dfd, &names, &n, &err), 0);
+  assert_non_null (names);
+  assert_null (names[0]);
+  assert_int_equal (n, 0);
+  strv_free (steal_pointer (&names));
+
+  write_text (dfd, "b", "");
+  write_text (dfd, "a.txt", "");
+  write_text (dfd, "B", "");
+  assert_int_equal (mkdirat (dfd, "c", 0755), 0);
+  write_text (dfd, "..x", "");
+  assert_int_equal (husk_list_dir_sorted (dfd, &names, &n, &err), 0);
+  assert_int_equal (n, 5);
+  assert_int_equal (strv_len (names), 5);
+  assert_string_equal (names[0], "..x");
+  assert_string_equal (names[1], "B");
+  assert_string_equal (names[2], "a.txt");
+  assert_string_equal (names[3], "b");
+  assert_string_equal (names[4], "c");
+  /* The same fd again (its offset now at the end), without a count.  */
+  assert_int_equal (husk_list_dir_sorted (dfd, &again, NULL, &err), 0);
+  assert_int_equal (strv_len (again), 5);
+
+  /* Not a directory: an error, and no names.  */
+  {
+    cleanup_close int file = openat (dfd, "b", O_RDONLY | O_CLOEXEC);
+    assert_true (file >= 0);
+    strv_free (steal_pointer (&again));
+    assert_true (husk_list_dir_sorted (file, &again, &n, &err) < 0);
+    assert_null (again);
+    assert_int_equal (n, 0);
+    husk_error_release (&err);
+  }
+}
+
+static void
+test_dir_is_empty (void **state)
+{
+  struct fixture *f = *state;
+  char *skip[] = { (char *)"proc", (char *)"etc", NULL };
+  cleanup_close int dfd = -1;
+  cleanup_close int file = -1;
+
+  assert_int_equal (mkdirat (f->fd, "d", 0755), 0);
+  dfd = openat (f->fd, "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  assert_true (dfd >= 0);
+  assert_true (husk_dir_is_empty (dfd, NULL));
+  assert_true (husk_dir_is_empty (dfd, skip));
+
+  assert_int_equal (mkdirat (dfd, "proc", 0755), 0);
+  assert_false (husk_dir_is_empty (dfd, NULL));
+  assert_true (husk_dir_is_empty (dfd, skip));
+  write_text (dfd, "etc", "");
+  assert_true (husk_dir_is_empty (dfd, skip));
+  write_text (dfd, "other", "");
+  assert_false (husk_dir_is_empty (dfd, skip));
+
+  /* Not readable as a directory: not empty.  */
+  file = openat (dfd, "other", O_RDONLY | O_CLOEXEC);
+  assert_true (file >= 0);
+  assert_false (husk_dir_is_empty (file, NULL));
+}
+
 int
 main (void)
 {
@@ -368,6 +447,8 @@ main (void)
     cmocka_unit_test_setup_teardown (test_mkdtemp_du, setup, teardown),
     cmocka_unit_test_setup_teardown (test_open_in_root_openat2, setup, teardown),
     cmocka_unit_test_setup_teardown (test_open_in_root_walk, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_list_dir_sorted, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_dir_is_empty, setup, teardown),
   };
 
   return cmocka_run_group_tests (tests, NULL, NULL);
