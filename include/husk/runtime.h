@@ -315,4 +315,17 @@ int husk_rootfs_mount_private (const struct husk_rootfs *r, husk_error_t *err);
    roots (build).  */
 int husk_rootfs_mount_detached (const struct husk_rootfs *r, husk_error_t *err);
 
+/* ---- /etc/hosts and /etc/resolv.conf (etc-files.c) ---- */
+
+/* What a container's /etc/hosts starts from (NUL-terminated, *len bytes):
+   with the host's network (host_net) the host's own file ("" when it has
+   none), else the localhost names for IPv4 and IPv6.  The caller adds the
+   container's own names and writes it to hosts_file.  */
+char *husk_etc_hosts_base (bool host_net, size_t *len);
+/* A container's /etc/resolv.conf (NUL-terminated, *len bytes; "" when the
+   host has none): the host's.  A network namespace of its own cannot reach
+   a loopback resolver (systemd-resolved's 127.0.0.53), so without host_net
+   the upstream list systemd-resolved keeps comes first.  */
+char *husk_etc_resolv_conf (bool host_net, size_t *len);
+
 #endif

@@ -561,26 +561,12 @@ out:
 
 /* ---- the container ---- */
 
-static char *
-read_optional (const char *path, size_t *len)
-{
-  husk_error_t ignored = NULL;
-  char *data = NULL;
-
-  if (husk_read_file_at (AT_FDCWD, path, 1 << 20, &data, len, &ignored) < 0)
-    {
-      husk_error_release (&ignored);
-      *len = 0;
-      return NULL;
-    }
-  return data;
-}
-
 /* /etc/hosts and /etc/resolv.conf as `husk run` writes them.  */
 static int
 write_etc_files (struct run_state *st, bool host_net, const char *hostname, husk_error_t *err)
 {
   cleanup_close int dfd = open (st->dir, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+  cleanup_free char *base = NULL;
   cleanup_free char *resolv = NULL;
   struct husk_buf hosts = { 0 };
   size_t len = 0;
@@ -588,30 +574,15 @@ write_etc_files (struct run_state *st, bool host_net, const char *hostname, husk
 
   if (dfd < 0)
     return husk_make_error (err, errno, "open `%s`", st->dir);
-  if (host_net)
-    {
-      cleanup_free char *h = read_optional ("/etc/hosts", &len);
-      if (h)
-        husk_buf_append (&hosts, h, len);
-    }
-  else
-    husk_buf_printf (&hosts,
-                     "127.0.0.1\tlocalhost localhost.localdomain localhost4 localhost4.localdomain4\n"
-                     "::1\tlocalhost localhost.localdomain localhost6 localhost6.localdomain6\n"
-                     "127.0.1.1\t%s\n",
-                     hostname);
+  base = husk_etc_hosts_base (host_net, &len);
+  husk_buf_append (&hosts, base, len);
+  if (!host_net)
+    husk_buf_printf (&hosts, "127.0.1.1\t%s\n", hostname);
   ret = husk_write_file_atomic_nosync (dfd, "hosts", hosts.data ? hosts.data : "", hosts.len, 0644, err);
   husk_buf_free (&hosts);
   if (ret < 0)
     return -1;
-  /* A private network namespace cannot reach a loopback resolver: prefer
-     the upstream list systemd-resolved keeps, as `husk run` does.  */
-  if (!host_net)
-    resolv = read_optional ("/run/systemd/resolve/resolv.conf", &len);
-  if (resolv == NULL)
-    resolv = read_optional ("/etc/resolv.conf", &len);
-  if (resolv == NULL)
-    resolv = xstrdup ("");
+  resolv = husk_etc_resolv_conf (host_net, &len);
   return husk_write_file_atomic_nosync (dfd, "resolv.conf", resolv, len, 0644, err);
 }
 

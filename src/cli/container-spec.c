@@ -180,22 +180,6 @@ build_slirp (husk_store_t *s, const char *id, const husk_json_t *c, struct cli_c
   return 0;
 }
 
-/* Read a host file that may be missing; "" when it is.  */
-static char *
-read_optional (const char *path, size_t *len)
-{
-  husk_error_t ignored = NULL;
-  char *data = NULL;
-
-  if (husk_read_file_at (AT_FDCWD, path, 1 << 20, &data, len, &ignored) < 0)
-    {
-      husk_error_release (&ignored);
-      *len = 0;
-      return NULL;
-    }
-  return data;
-}
-
 static int
 write_etc_files (husk_store_t *s, const char *id, const husk_json_t *c, struct cli_container_spec *sp,
                  husk_error_t *err)
@@ -203,9 +187,11 @@ write_etc_files (husk_store_t *s, const char *id, const husk_json_t *c, struct c
   const husk_json_t *cfg = husk_json_get (c, "Config");
   const husk_json_t *hc = husk_json_get (c, "HostConfig");
   const char *net = json_str (hc, "NetworkMode", "none");
+  bool host_net = strcmp (net, "host") == 0;
   const char *hostname = json_str (cfg, "Hostname", "");
   char guest[16] = "127.0.1.1", dns[16] = "";
   cleanup_free char *rundir = NULL;
+  cleanup_free char *base = NULL;
   cleanup_free char *resolv = NULL;
   cleanup_close int dfd = -1;
   struct husk_buf hosts = { 0 };
@@ -226,19 +212,10 @@ write_etc_files (husk_store_t *s, const char *id, const husk_json_t *c, struct c
   if (dfd < 0)
     return husk_make_error (err, errno, "open %s", rundir);
 
-  if (strcmp (net, "host") == 0)
-    {
-      cleanup_free char *h = read_optional ("/etc/hosts", &len);
-      if (h)
-        husk_buf_append (&hosts, h, len);
-    }
-  else
-    {
-      husk_buf_puts (&hosts, "127.0.0.1\tlocalhost localhost.localdomain localhost4 localhost4.localdomain4\n"
-                             "::1\tlocalhost localhost.localdomain localhost6 localhost6.localdomain6\n");
-      if (*hostname)
-        husk_buf_printf (&hosts, "%s\t%s %s\n", guest, hostname, json_str (c, "Name", hostname));
-    }
+  base = husk_etc_hosts_base (host_net, &len);
+  husk_buf_append (&hosts, base, len);
+  if (!host_net && *hostname)
+    husk_buf_printf (&hosts, "%s\t%s %s\n", guest, hostname, json_str (c, "Name", hostname));
   for (i = 0; i < husk_json_array_len (extra); i++)
     {
       const char *e = husk_json_string (husk_json_array_at (extra, i));
@@ -251,15 +228,7 @@ write_etc_files (husk_store_t *s, const char *id, const husk_json_t *c, struct c
   if (ret < 0)
     return -1;
 
-  /* The host's resolver configuration; with a private network namespace
-     a loopback resolver (systemd-resolved's 127.0.0.53) is unreachable, so
-     prefer the upstream list resolved keeps.  */
-  if (strcmp (net, "host") != 0)
-    resolv = read_optional ("/run/systemd/resolve/resolv.conf", &len);
-  if (resolv == NULL)
-    resolv = read_optional ("/etc/resolv.conf", &len);
-  if (resolv == NULL)
-    resolv = xstrdup ("");
+  resolv = husk_etc_resolv_conf (host_net, &len);
   if (*dns != '\0')
     {
       /* slirp4netns forwards DNS from its own address: that one server,

@@ -1557,6 +1557,59 @@ test_rootless_refused (void **state)
   assert_int_equal (WEXITSTATUS (status), 0);
 }
 
+/* What /etc/hosts and /etc/resolv.conf start from: the localhost names in
+   a network namespace of its own, the host's files with the host's
+   network.  */
+static void
+test_etc_hosts_resolv_content (void **state)
+{
+  husk_error_t err = NULL;
+  cleanup_free char *hosts = NULL;
+  cleanup_free char *host_hosts = NULL;
+  cleanup_free char *resolv = NULL;
+  cleanup_free char *expected = NULL;
+  size_t len = 99, expected_len = 0;
+
+  (void)state;
+  hosts = husk_etc_hosts_base (false, &len);
+  assert_string_equal (hosts,
+                       "127.0.0.1\tlocalhost localhost.localdomain localhost4 localhost4.localdomain4\n"
+                       "::1\tlocalhost localhost.localdomain localhost6 localhost6.localdomain6\n");
+  assert_int_equal (len, strlen (hosts));
+
+  host_hosts = husk_etc_hosts_base (true, &len);
+  if (husk_read_file_at (AT_FDCWD, "/etc/hosts", 0, &expected, &expected_len, &err) < 0)
+    {
+      husk_error_release (&err);
+      assert_string_equal (host_hosts, "");
+      assert_int_equal (len, 0);
+    }
+  else
+    {
+      assert_int_equal (len, expected_len);
+      assert_memory_equal (host_hosts, expected, len);
+    }
+  free (steal_pointer (&expected));
+
+  /* With the host's network, the host's own resolver list, as it is.  */
+  resolv = husk_etc_resolv_conf (true, &len);
+  if (husk_read_file_at (AT_FDCWD, "/etc/resolv.conf", 0, &expected, &expected_len, &err) < 0)
+    {
+      husk_error_release (&err);
+      assert_string_equal (resolv, "");
+      assert_int_equal (len, 0);
+    }
+  else
+    {
+      assert_int_equal (len, expected_len);
+      assert_memory_equal (resolv, expected, len);
+    }
+  free (steal_pointer (&resolv));
+  resolv = husk_etc_resolv_conf (false, &len);
+  assert_non_null (resolv);
+  assert_int_equal (len, strlen (resolv));
+}
+
 /* Other programs may mount things on this machine meanwhile: what must
    not appear is any mount under our temp dir (the overlay is attached on
    the rootfs path and everything else under it).  */
@@ -1596,6 +1649,7 @@ main (int argc, char **argv)
     cmocka_unit_test (test_user),
     cmocka_unit_test (test_network_none),
     cmocka_unit_test (test_etc_files_and_sysctl),
+    cmocka_unit_test (test_etc_hosts_resolv_content),
     cmocka_unit_test (test_init),
     cmocka_unit_test (test_vfs_rootfs),
     cmocka_unit_test (test_store_layers),
