@@ -70,6 +70,11 @@ int build_layers_mount (struct build_ctx *b, char *const *diff_ids, husk_error_t
    layer).  */
 int build_work_layer (struct build_ctx *b, struct build_work *w, husk_layer_stage_t **stage, char **diff_id,
                       bool *empty, husk_error_t *err);
+/* The uncompressed layer tar in tmp (read from its start) as a new
+   filled stage of store s (ids as the store keeps them): *stage and its
+   *diff_id.  A failed apply's error is wrapped in what.  */
+int build_tar_layer (husk_store_t *s, int tmp, const char *what, husk_layer_stage_t **stage, char **diff_id,
+                     husk_error_t *err);
 /* Unmounted or not, remove dir.  NULL is fine.  */
 void build_work_free (struct build_work *w);
 void cleanup_build_workp (struct build_work **w);

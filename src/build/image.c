@@ -85,10 +85,7 @@ squash_layer (struct build_executor *x, struct build_stage *st, husk_layer_stage
 {
   cleanup_close int root = -1;
   cleanup_close int tmp = -1;
-  cleanup_layer_stage husk_layer_stage_t *stage = NULL;
-  struct husk_layer_apply_opts opts = { 0 };
-  struct husk_layer_apply_result res = { 0 };
-  int ret, fd;
+  int ret;
 
   root = build_layers_mount (x->b, st->diff_ids, err);
   if (root < 0)
@@ -99,24 +96,7 @@ squash_layer (struct build_executor *x, struct build_stage *st, husk_layer_stage
   ret = husk_fs_tar_write (root, "/", false, "", NULL, tmp, err);
   if (ret < 0)
     return ret;
-  if (lseek (tmp, 0, SEEK_SET) < 0)
-    return husk_make_error (err, errno, "lseek");
-  ret = husk_store_layer_stage_new (x->s, &stage, err);
-  if (ret < 0)
-    return ret;
-  opts.userxattr = husk_store_rootless (x->s);
-  opts.no_chown = !husk_userns_can_chown ();
-  fd = tmp;
-  ret = husk_image_layer_apply (stage, husk_read_fd, &fd, &opts, NULL, &res, err);
-  if (ret < 0)
-    {
-      husk_layer_apply_result_clear (&res);
-      return husk_error_wrap (err, "squashing the image's layers");
-    }
-  *diff_id = steal_pointer (&res.diff_id);
-  *out = steal_pointer (&stage);
-  husk_layer_apply_result_clear (&res);
-  return 0;
+  return build_tar_layer (x->s, tmp, "squashing the image's layers", out, diff_id, err);
 }
 
 static void

@@ -169,17 +169,42 @@ set_times (int dirfd, const struct timespec ts[2], husk_error_t *err)
 }
 
 int
+build_tar_layer (husk_store_t *s, int tmp, const char *what, husk_layer_stage_t **stage, char **diff_id,
+                 husk_error_t *err)
+{
+  cleanup_layer_stage husk_layer_stage_t *st = NULL;
+  struct husk_layer_apply_opts opts = { 0 };
+  struct husk_layer_apply_result res = { 0 };
+  int ret, fd = tmp;
+
+  if (lseek (tmp, 0, SEEK_SET) < 0)
+    return husk_make_error (err, errno, "lseek");
+  ret = husk_store_layer_stage_new (s, &st, err);
+  if (ret < 0)
+    return ret;
+  opts.userxattr = husk_store_rootless (s);
+  opts.no_chown = !husk_userns_can_chown ();
+  ret = husk_image_layer_apply (st, husk_read_fd, &fd, &opts, NULL, &res, err);
+  if (ret < 0)
+    {
+      husk_layer_apply_result_clear (&res);
+      return husk_error_wrap (err, "%s", what);
+    }
+  *diff_id = steal_pointer (&res.diff_id);
+  husk_layer_apply_result_clear (&res);
+  *stage = steal_pointer (&st);
+  return 0;
+}
+
+int
 build_work_layer (struct build_ctx *b, struct build_work *w, husk_layer_stage_t **stage, char **diff_id,
                   bool *empty, husk_error_t *err)
 {
-  cleanup_layer_stage husk_layer_stage_t *st = NULL;
   cleanup_close int upperfd = -1;
   cleanup_close int tmp = -1;
   cleanup_strv char **skip = NULL;
   struct husk_layer_diff_result dres = { 0 };
-  struct husk_layer_apply_opts opts = { 0 };
-  struct husk_layer_apply_result res = { 0 };
-  int ret, fd;
+  int ret;
 
   *stage = NULL;
   *diff_id = NULL;
@@ -211,23 +236,7 @@ build_work_layer (struct build_ctx *b, struct build_work *w, husk_layer_stage_t 
   husk_layer_diff_result_clear (&dres);
   if (ret < 0)
     return husk_error_wrap (err, "read the step's changes");
-  if (lseek (tmp, 0, SEEK_SET) < 0)
-    return husk_make_error (err, errno, "lseek");
-  if (husk_store_layer_stage_new (b->s, &st, err) < 0)
-    return -1;
-  opts.userxattr = husk_store_rootless (b->s);
-  opts.no_chown = !husk_userns_can_chown ();
-  fd = tmp;
-  ret = husk_image_layer_apply (st, husk_read_fd, &fd, &opts, NULL, &res, err);
-  if (ret < 0)
-    {
-      husk_layer_apply_result_clear (&res);
-      return husk_error_wrap (err, "store the step's layer");
-    }
-  *diff_id = steal_pointer (&res.diff_id);
-  husk_layer_apply_result_clear (&res);
-  *stage = steal_pointer (&st);
-  return 0;
+  return build_tar_layer (b->s, tmp, "store the step's layer", stage, diff_id, err);
 }
 
 void
