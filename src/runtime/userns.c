@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -572,10 +573,16 @@ child_become_root (const struct id_plan *p, husk_error_t *err)
 }
 
 static int
-child_run (const struct id_plan *p, int sock, const sigset_t *oldmask, husk_error_t *err)
+child_run (const struct id_plan *p, pid_t parent, int sock, const sigset_t *oldmask, husk_error_t *err)
 {
   int ret;
 
+  /* The parent is the process callers know: when it is killed (even
+     with SIGKILL, which it cannot pass on), the command goes with it
+     instead of running on unwatched, holding its locks.  */
+  prctl (PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  if (getppid () != parent)
+    _exit (HUSK_EXIT_FAILURE);
   sigprocmask (SIG_SETMASK, oldmask, NULL);
   if (unshare (CLONE_NEWUSER) < 0)
     {
@@ -597,6 +604,7 @@ husk_userns_enter (husk_error_t *err)
 {
   struct id_plan plan = { 0 };
   sigset_t block, oldmask;
+  pid_t parent = getpid ();
   int sv[2];
   pid_t child;
   size_t i;
@@ -643,7 +651,7 @@ husk_userns_enter (husk_error_t *err)
     }
 
   close (sv[0]);
-  ret = child_run (&plan, sv[1], &oldmask, err);
+  ret = child_run (&plan, parent, sv[1], &oldmask, err);
   id_plan_release (&plan);
   return ret;
 }
