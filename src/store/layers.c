@@ -197,38 +197,32 @@ husk_store_layer_info (husk_store_t *s, const char *hex, struct husk_layer_info 
   return 0;
 }
 
-uint64_t
-husk_store_layer_size (husk_store_t *s, const char *diff_id)
+/* The layer's recorded sizes, zeros when it has none.  */
+static struct husk_layer_info
+layer_info_or_zero (husk_store_t *s, const char *diff_id)
 {
   struct husk_layer_info info = { 0 };
   husk_error_t err = NULL;
   const char *key = husk_store_layer_key (diff_id);
 
-  if (key == NULL)
-    return 0;
-  if (husk_store_layer_info (s, key, &info, &err) < 0)
+  if (key != NULL && husk_store_layer_info (s, key, &info, &err) < 0)
     {
       husk_error_release (&err);
-      return 0;
+      memset (&info, 0, sizeof (info));
     }
-  return info.content_size;
+  return info;
+}
+
+uint64_t
+husk_store_layer_size (husk_store_t *s, const char *diff_id)
+{
+  return layer_info_or_zero (s, diff_id).content_size;
 }
 
 uint64_t
 husk_store_layer_diff_size (husk_store_t *s, const char *diff_id)
 {
-  struct husk_layer_info info = { 0 };
-  husk_error_t err = NULL;
-  const char *key = husk_store_layer_key (diff_id);
-
-  if (key == NULL)
-    return 0;
-  if (husk_store_layer_info (s, key, &info, &err) < 0)
-    {
-      husk_error_release (&err);
-      return 0;
-    }
-  return info.diff_size;
+  return layer_info_or_zero (s, diff_id).diff_size;
 }
 
 int
