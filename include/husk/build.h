@@ -169,6 +169,10 @@ struct husk_build_copy_opts
   /* Each copied entry's mtime, when >= 0 (--timestamp); else the
      source's.  */
   int64_t mtime;
+  /* Called after each regular file is copied, with its size (NULL:
+     nobody asks): the progress of a big COPY.  */
+  void (*progress) (void *ctx, uint64_t bytes);
+  void *progress_ctx;
 };
 
 /* Copy src (relative to src_rootfd; a symlink at the top is followed

@@ -667,6 +667,8 @@ copy_file (struct copy_state *c, int in, const struct stat *st, int dfd, const c
   ret = copy_data (c, in, out, err);
   if (ret < 0)
     return ret;
+  if (c->o->progress != NULL)
+    c->o->progress (c->o->progress_ctx, (uint64_t)st->st_size);
   return meta_fd (c, out, st, err);
 }
 

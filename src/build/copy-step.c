@@ -19,6 +19,7 @@
    --chown and --chmod apply to copied files only.  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -30,6 +31,7 @@
 #include "husk/digest.h"
 #include "husk/fs.h"
 #include "husk/image.h"
+#include "husk/output.h"
 #include "husk/runtime.h"
 #include "husk/userns.h"
 #include "husk/util.h"
@@ -474,8 +476,78 @@ count_sources (struct build_ctx *b, const struct build_copy_req *r, size_t *n, h
   return 0;
 }
 
+struct copy_progress;
+static int copy_sources (struct build_ctx *b, struct build_work *w, const struct build_copy_req *r,
+                         struct copy_progress *prog, husk_error_t *err);
+
+/* A big COPY shows how far it got (DESIGN.md section 5: progress on a
+   TTY, plain lines otherwise): nothing for the first second, then on a
+   TTY one line updated in place every 100 ms, else a line every 5 s; a
+   last line with the totals once something was shown or for 1000 files
+   and more.  */
+struct copy_progress
+{
+  FILE *out;
+  bool tty;
+  bool shown;
+  uint64_t files, bytes;
+  int64_t start, last;
+};
+
+static void
+copy_progress_print (struct copy_progress *p, bool final)
+{
+  cleanup_free char *size = husk_human_size (p->bytes);
+
+  if (p->tty)
+    fprintf (p->out, "\rCopying: %llu files, %s%s", (unsigned long long)p->files, size, final ? "\n" : "");
+  else
+    fprintf (p->out, "Copying: %llu files, %s%s\n", (unsigned long long)p->files, size,
+             final ? ", done" : "");
+  fflush (p->out);
+  p->shown = true;
+}
+
+static void
+copy_progress_cb (void *ctx, uint64_t bytes)
+{
+  struct copy_progress *p = ctx;
+  int64_t now;
+
+  p->files++;
+  p->bytes += bytes;
+  if ((p->files & 63) != 0 && bytes < (1 << 20))
+    return;
+  now = husk_now_ns ();
+  if (now - p->start < 1000000000LL || now - p->last < (p->tty ? 100000000LL : 5000000000LL))
+    return;
+  p->last = now;
+  copy_progress_print (p, false);
+}
+
 int
 build_copy (struct build_ctx *b, struct build_work *w, const struct build_copy_req *r, husk_error_t *err)
+{
+  struct copy_progress prog = { 0 };
+  int ret;
+
+  if (b->o != NULL && b->o->out != NULL)
+    {
+      prog.out = b->o->out;
+      prog.tty = isatty (fileno (b->o->out));
+      prog.start = prog.last = husk_now_ns ();
+    }
+  ret = copy_sources (b, w, r, prog.out != NULL ? &prog : NULL, err);
+  if (ret == 0 && (prog.shown || prog.files >= 1000))
+    copy_progress_print (&prog, true);
+  else if (prog.shown && prog.tty)
+    fputc ('\n', prog.out);
+  return ret;
+}
+
+static int
+copy_sources (struct build_ctx *b, struct build_work *w, const struct build_copy_req *r,
+              struct copy_progress *prog, husk_error_t *err)
 {
   struct husk_build_copy_opts co = { 0 };
   cleanup_free char *dest = full_dest (r);
@@ -498,6 +570,11 @@ build_copy (struct build_ctx *b, struct build_work *w, const struct build_copy_r
         r->add ? "ADD" : "COPY");
   co.ig = r->from_context ? b->ignore : NULL;
   co.mtime = b->o != NULL && b->o->have_timestamp ? b->o->timestamp : -1;
+  if (prog != NULL)
+    {
+      co.progress = copy_progress_cb;
+      co.progress_ctx = prog;
+    }
 
   rootfd = build_work_mount (w, err);
   if (rootfd < 0)

@@ -454,3 +454,18 @@ CMD ["cat", "/c"]'
   build_ok --no-cache --timestamp 1700000001 "$CTX"
   [[ $IID != "$first" ]] || fail "another timestamp gave the same id"
 }
+
+@test "build: a big COPY reports its progress (files and bytes)" {
+  mkdir -p "$CTX/many"
+  local i
+  for ((i = 0; i < 1200; i++)); do echo "$i" >"$CTX/many/f$i"; done
+  dockerfile 'FROM FROM_IMAGE
+COPY many /many/
+RUN ls /many | wc -l'
+  build_ok "$CTX"
+  assert_line --regexp '^Copying: 1200 files, [0-9.]+[kM]?B, done$'
+  assert_line 1200
+  # -q: only the id.
+  run_husk build -q --no-cache "$CTX"
+  refute_line --partial Copying
+}
