@@ -25,10 +25,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
-
 #include "build-internal.h"
 #include "husk/digest.h"
+#include "husk/download.h"
 #include "husk/fs.h"
 #include "husk/image.h"
 #include "husk/output.h"
@@ -90,55 +89,14 @@ url_file_name (const char *url)
   return xstrndup (last, (size_t)(end - last));
 }
 
-static size_t
-write_cb (char *data, size_t size, size_t n, void *ud)
-{
-  int fd = *(int *)ud;
-  size_t len = size * n, done = 0;
-
-  while (done < len)
-    {
-      ssize_t w = write (fd, data + done, len - done);
-      if (w < 0 && errno == EINTR)
-        continue;
-      if (w <= 0)
-        return 0; /* curl fails with CURLE_WRITE_ERROR */
-      done += (size_t)w;
-    }
-  return len;
-}
-
 static int
 download (const char *url, int fd, husk_error_t *err)
 {
-  char errbuf[CURL_ERROR_SIZE] = "";
-  CURL *h = curl_easy_init ();
-  curl_off_t filetime = -1;
-  long status = 0;
-  CURLcode res;
+  int64_t filetime = -1;
 
-  if (h == NULL)
-    return husk_make_error (err, ENOMEM, "ADD %s: cannot start a download", url);
-  curl_easy_setopt (h, CURLOPT_URL, url);
-  curl_easy_setopt (h, CURLOPT_ERRORBUFFER, errbuf);
-  curl_easy_setopt (h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt (h, CURLOPT_FOLLOWLOCATION, 1L);
-  curl_easy_setopt (h, CURLOPT_MAXREDIRS, 10L);
-  curl_easy_setopt (h, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt (h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt (h, CURLOPT_USERAGENT, "husk/" HUSK_VERSION);
-  curl_easy_setopt (h, CURLOPT_FILETIME, 1L);
-  curl_easy_setopt (h, CURLOPT_WRITEFUNCTION, write_cb);
-  curl_easy_setopt (h, CURLOPT_WRITEDATA, &fd);
-  res = curl_easy_perform (h);
-  curl_easy_getinfo (h, CURLINFO_RESPONSE_CODE, &status);
-  curl_easy_getinfo (h, CURLINFO_FILETIME_T, &filetime);
-  curl_easy_cleanup (h);
-  if (res != CURLE_OK)
-    return husk_make_error (err, EIO, "ADD %s: download failed: %s", url,
-                            errbuf[0] ? errbuf : curl_easy_strerror (res));
-  if (status < 200 || status >= 300)
-    return husk_make_error (err, EIO, "ADD %s: download failed: HTTP status %ld", url, status);
+  if (husk_download (url, fd, 0, &filetime, err) < 0)
+    return husk_error_wrap (err, "ADD %s", url);
+  /* Docker keeps the server's Last-Modified as the file's time.  */
   if (filetime >= 0)
     {
       struct timespec ts[2] = { { .tv_sec = filetime }, { .tv_sec = filetime } };

@@ -10,8 +10,6 @@
    removed whatever happens.  Base images that are not stored are pulled
    through run's resolution (cli_image_resolve), so --pull means the same
    for build as for run.  Every failure is exit status 125.  */
-#define CURL_DISABLE_TYPECHECK 1
-
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -22,10 +20,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
-
 #include "container.h"
 #include "husk/build.h"
+#include "husk/download.h"
 #include "husk/fs.h"
 #include "husk/image.h"
 #include "husk/util.h"
@@ -343,59 +340,16 @@ context_from_stdin (struct build_cli *c, bool dockerfile_given, husk_error_t *er
   return husk_read_all_fd (fd, BUILD_DOCKERFILE_MAX, &c->dockerfile, &c->dockerfile_len, err);
 }
 
-static size_t
-download_write (char *p, size_t size, size_t n, void *data)
-{
-  int fd = *(int *)data;
-  size_t len = size * n;
-  husk_error_t e = NULL;
-
-  if (husk_write_all (fd, p, len, &e) < 0)
-    {
-      husk_error_release (&e);
-      return 0;
-    }
-  return len;
-}
-
 /* An http(s) context: the tarball, downloaded whole into a temp file.  */
 static int
 context_from_url (struct build_cli *c, husk_error_t *err)
 {
   cleanup_close int fd = husk_open_tmpfile (husk_store_tmpdir (c->s), err);
-  char errbuf[CURL_ERROR_SIZE] = "";
-  long code = 0;
-  CURLcode rc;
-  CURL *h;
 
   if (fd < 0)
     return -1;
-  curl_global_init (CURL_GLOBAL_DEFAULT);
-  h = curl_easy_init ();
-  if (h == NULL)
-    return husk_make_error (err, ENOMEM, "download %s: curl_easy_init failed", c->context);
-  curl_easy_setopt (h, CURLOPT_URL, c->context);
-  curl_easy_setopt (h, CURLOPT_ERRORBUFFER, errbuf);
-  curl_easy_setopt (h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt (h, CURLOPT_USERAGENT, "husk/" HUSK_VERSION);
-  curl_easy_setopt (h, CURLOPT_FOLLOWLOCATION, 1L);
-  curl_easy_setopt (h, CURLOPT_MAXREDIRS, 10L);
-  curl_easy_setopt (h, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt (h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt (h, CURLOPT_CONNECTTIMEOUT, 30L);
-  curl_easy_setopt (h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt (h, CURLOPT_LOW_SPEED_TIME, 60L);
-  curl_easy_setopt (h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)BUILD_URL_CONTEXT_MAX);
-  curl_easy_setopt (h, CURLOPT_WRITEFUNCTION, download_write);
-  curl_easy_setopt (h, CURLOPT_WRITEDATA, &fd);
-  rc = curl_easy_perform (h);
-  curl_easy_getinfo (h, CURLINFO_RESPONSE_CODE, &code);
-  curl_easy_cleanup (h);
-  if (rc != CURLE_OK)
-    return husk_make_error (err, EIO, "download the build context %s: %s", c->context,
-                            errbuf[0] ? errbuf : curl_easy_strerror (rc));
-  if (code != 200)
-    return husk_make_error (err, EIO, "download the build context %s: HTTP status %ld", c->context, code);
+  if (husk_download (c->context, fd, BUILD_URL_CONTEXT_MAX, NULL, err) < 0)
+    return husk_error_wrap (err, "the build context");
   if (lseek (fd, 0, SEEK_SET) < 0)
     return husk_make_error (err, errno, "seek");
   return extract_into_context (c, fd, err);
